@@ -1,0 +1,290 @@
+"""Vetting: a verdict per plugin distribution, from its metadata and manifest alone.
+
+Verdicts:
+
+- ``ok``: usable; its components are registered.
+- ``incompatible``: its ``Requires-Dist`` on ``torchrack`` or ``torch``, or its manifest's hook-API
+  range, excludes what is installed. Every reason is listed. Its modules are never imported.
+- ``broken``: its manifest is missing or invalid, or (found only when imported) a module raises.
+- ``denied``: excluded by the allow/deny settings. Its modules are never imported.
+
+Warnings (``torchrack check --strict`` fails on them): entry points the manifest does not
+describe and the reverse, a kind that differs between group and manifest, deprecated components,
+no ``Requires-Dist`` on torchrack.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from packaging.markers import UndefinedEnvironmentName
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+from torchrack._discovery import DistFacts, EntryPointFact, ScanResult
+from torchrack._settings import Settings, canonical_dist
+from torchrack._version import API_VERSION, __version__
+
+OK = "ok"
+INCOMPATIBLE = "incompatible"
+BROKEN = "broken"
+DENIED = "denied"
+
+
+@dataclass
+class ComponentInfo:
+    """A registered component: who provides it, what its manifest declares."""
+
+    kind: str
+    name: str
+    dist: str
+    dist_version: str
+    entry_point: str
+    spec: dict[str, Any]
+    denied: str | None = None
+
+    @property
+    def qualname(self) -> str:
+        """``dist:name``, which always resolves to this component."""
+        return f"{canonical_dist(self.dist)}:{self.name}"
+
+    @property
+    def version(self) -> str:
+        return str(self.spec.get("version", "0"))
+
+    @property
+    def summary(self) -> str:
+        return str(self.spec.get("summary", ""))
+
+    @property
+    def params_schema(self) -> dict[str, Any]:
+        schema = self.spec.get("params")
+        return schema if isinstance(schema, dict) else {"type": "object", "properties": {}}
+
+    @property
+    def inputs(self) -> dict[str, Any]:
+        return dict(self.spec.get("inputs", {}))
+
+    @property
+    def outputs(self) -> dict[str, Any]:
+        return dict(self.spec.get("outputs", {}))
+
+    @property
+    def devices(self) -> list[str]:
+        return list(self.spec.get("devices", ["cpu", "meta"]))
+
+    @property
+    def deprecated(self) -> dict[str, Any] | None:
+        dep = self.spec.get("deprecated")
+        return dep if isinstance(dep, dict) else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "qualname": self.qualname,
+            "version": self.version,
+            "summary": self.summary,
+            "distribution": self.dist,
+            "distribution_version": self.dist_version,
+            "entry_point": self.entry_point,
+            "devices": self.devices,
+            "deprecated": self.deprecated,
+            "denied": self.denied,
+        }
+
+
+@dataclass
+class PluginInfo:
+    """A plugin distribution and its verdict, with every reason and warning."""
+
+    name: str
+    version: str
+    location: str
+    verdict: str
+    reasons: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    components: list[ComponentInfo] = field(default_factory=list)
+    hooks: list[EntryPointFact] = field(default_factory=list)
+    entry_points: list[EntryPointFact] = field(default_factory=list)
+    manifest_path: str | None = None
+    manifest: dict[str, Any] | None = None
+    requires: list[str] = field(default_factory=list)
+    import_error: dict[str, Any] | None = None
+
+    @property
+    def canonical_name(self) -> str:
+        return canonical_dist(self.name)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "location": self.location,
+            "verdict": self.verdict,
+            "reasons": self.reasons,
+            "warnings": self.warnings,
+            "components": [c.qualname for c in self.components],
+            "hooks": [f"{h.name} = {h.value}" for h in self.hooks],
+            "manifest": self.manifest_path,
+            "requires": self.requires,
+            "import_error": self.import_error,
+        }
+
+
+@dataclass(frozen=True)
+class Environment:
+    """The versions plugins are vetted against."""
+
+    torchrack: str = __version__
+    api: str = API_VERSION
+    torch: str | None = None
+
+
+def _requirement_reasons(facts: DistFacts, env: Environment) -> tuple[list[str], list[str]]:
+    reasons: list[str] = []
+    warnings: list[str] = []
+    found_core = False
+    for line in facts.requires:
+        try:
+            req = Requirement(line)
+        except InvalidRequirement as exc:
+            if line.split(";")[0].strip().lower().startswith("torch"):
+                reasons.append(f"cannot parse Requires-Dist {line!r}: {exc}")
+            continue
+        name = canonical_dist(req.name)
+        if name not in ("torchrack", "torch"):
+            continue
+        if req.marker is not None:
+            try:
+                if not req.marker.evaluate({"extra": ""}):
+                    continue  # only for an extra, or another platform
+            except UndefinedEnvironmentName:
+                continue
+        if name == "torchrack":
+            found_core = True
+            installed: str | None = env.torchrack
+        else:
+            installed = env.torch
+        if installed is None:
+            reasons.append(
+                f"requires {req.name}{req.specifier} but {req.name} is not installed "
+                f"(pip install '{req.name}{req.specifier}')"
+            )
+            continue
+        try:
+            ok = req.specifier.contains(Version(installed), prereleases=True)
+        except InvalidVersion:
+            ok = False
+        if not ok:
+            fix = (
+                f"upgrade {facts.name} to a release that supports {req.name} {installed}, "
+                f"or install '{req.name}{req.specifier}'"
+            )
+            reasons.append(
+                f"requires {req.name}{req.specifier} but {req.name} {installed} is installed ({fix})"
+            )
+    if not found_core:
+        warnings.append(
+            "declares no Requires-Dist on torchrack; add a range such as "
+            "'torchrack>=0.1,<1' to its dependencies"
+        )
+    return reasons, warnings
+
+
+def vet(facts: DistFacts, env: Environment, settings: Settings) -> PluginInfo:
+    """Give ``facts`` a verdict. Pure: reads nothing, imports nothing."""
+    components = [e for e in facts.entry_points if e.kind != "hooks"]
+    info = PluginInfo(
+        name=facts.name,
+        version=facts.version,
+        location=facts.location,
+        verdict=OK,
+        hooks=[e for e in facts.entry_points if e.kind == "hooks"],
+        entry_points=list(facts.entry_points),
+        manifest_path=facts.manifest_path,
+        manifest=facts.manifest,
+        requires=list(facts.requires),
+    )
+    denial = settings.denial(facts.name)
+    if denial:
+        info.verdict = DENIED
+        info.reasons.append(denial)
+        return info
+
+    reasons, info.warnings = _requirement_reasons(facts, env)
+    manifest = facts.manifest
+    broken = list(facts.manifest_problems)
+    if manifest is not None and not broken:
+        api = manifest.get("api", "")
+        try:
+            if not SpecifierSet(api).contains(Version(env.api), prereleases=True):
+                reasons.append(
+                    f"its manifest supports hook API {api} but torchrack {env.torchrack} "
+                    f"provides API {env.api}"
+                )
+        except InvalidSpecifier:
+            broken.append(f"{facts.manifest_path}: /api: {api!r} is not a PEP 440 specifier")
+    info.reasons = reasons + broken
+    if reasons:
+        info.verdict = INCOMPATIBLE
+    elif broken:
+        info.verdict = BROKEN
+    if info.verdict != OK or manifest is None:
+        return info
+
+    declared: dict[str, Any] = manifest.get("components", {})
+    declared_hooks: dict[str, Any] = manifest.get("hooks", {})
+    for ep in components:
+        spec = declared.get(ep.name)
+        if spec is None:
+            info.warnings.append(
+                f"entry point {ep.group}:{ep.name} = {ep.value} is not described in the manifest "
+                f"(add components.{ep.name} to {facts.manifest_path}); it is not registered"
+            )
+            continue
+        if spec.get("kind") != ep.kind:
+            info.warnings.append(
+                f"entry point {ep.name} is in group {ep.group} but the manifest says kind "
+                f"{spec.get('kind')!r}; it is not registered"
+            )
+            continue
+        comp = ComponentInfo(
+            kind=ep.kind,
+            name=ep.name,
+            dist=facts.name,
+            dist_version=facts.version,
+            entry_point=ep.value,
+            spec=spec,
+            denied=settings.denial(facts.name, ep.name),
+        )
+        if comp.deprecated:
+            dep = comp.deprecated
+            repl = f"; use {dep['replaced_by']!r} instead" if dep.get("replaced_by") else ""
+            info.warnings.append(f"component {comp.qualname} is deprecated since {dep['since']}{repl}")
+        info.components.append(comp)
+    ep_names = {e.name for e in components}
+    for name in declared:
+        if name not in ep_names:
+            info.warnings.append(
+                f"manifest describes component {name!r} but the distribution has no entry point "
+                "for it"
+            )
+    hook_names = {h.name for h in info.hooks}
+    for name in declared_hooks:
+        if name not in hook_names:
+            info.warnings.append(f"manifest describes hooks {name!r} but there is no such entry point")
+    for h in info.hooks:
+        if h.name not in declared_hooks:
+            info.warnings.append(
+                f"hooks entry point {h.name} = {h.value} is not described in the manifest's 'hooks'"
+            )
+    return info
+
+
+def vet_all(scan: ScanResult, settings: Settings) -> list[PluginInfo]:
+    """Vet every scanned distribution against the installed core and torch."""
+    env = Environment(torch=scan.torch_version)
+    return [vet(d, env, settings) for d in scan.dists]
