@@ -1,0 +1,47 @@
+"""``small_cnn`` backbone: conv-norm-relu blocks with 2x2 max pooling, then global average pooling."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from torchrack_backbones._norm import make_norm
+
+
+class SmallCNN(nn.Module):
+    """One block per width: ``relu(norm(conv3x3(x)))`` then ``maxpool2x2`` (ceil mode, so spatial
+    sizes never reach zero); finally ``features = mean_{h,w} x`` (global average pooling).
+
+    ``features [N, F]`` with ``F = widths[-1]``. Works with channels_last inputs: every layer is
+    layout-agnostic and the pooling reduces over the spatial dims.
+    """
+
+    def __init__(
+        self,
+        *,
+        in_channels: int = 1,
+        widths: Sequence[int] = (32, 64),
+        norm: str = "batch",
+    ) -> None:
+        super().__init__()
+        if not widths:
+            raise ValueError("small_cnn backbone: 'widths' needs at least one width")
+        layers: list[nn.Module] = []
+        c = in_channels
+        for w in widths:
+            layers += [
+                nn.Conv2d(c, int(w), 3, padding=1, bias=norm == "none"),
+                make_norm(norm, int(w)),
+                nn.ReLU(inplace=True),
+                nn.MaxPool2d(2, ceil_mode=True),
+            ]
+            c = int(w)
+        self.layers = nn.Sequential(*layers)
+        self.in_channels = in_channels
+        self.out_features = c
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        x: torch.Tensor = self.layers(inputs)
+        return x.mean(dim=(2, 3))
