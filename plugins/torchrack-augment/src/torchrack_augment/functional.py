@@ -1,0 +1,233 @@
+"""Functional kernels: pure functions of a batch ``[N, C, H, W]`` and explicit per-sample params.
+
+Kernels draw no random numbers: the configurable classes in :mod:`torchrack_augment.transforms`
+sample the params (from a ``torch.Generator``) and call these. Every kernel is vectorized over the
+batch (no Python loop over samples), runs on the batch's device (``meta`` included), returns a new
+tensor (never writes into its input) and keeps the input dtype, except :func:`normalize`, which
+returns a floating tensor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "adjust_brightness_contrast",
+    "crop",
+    "erase",
+    "hflip",
+    "mix",
+    "normalize",
+    "paste_box",
+    "sample_window",
+    "soft_targets",
+    "translate",
+    "vflip",
+]
+
+
+def _flip(inputs: Tensor, flags: Tensor, dim: int) -> Tensor:
+    size = inputs.shape[dim]
+    ar = torch.arange(size, device=inputs.device)
+    # Per-sample source index along ``dim``: reversed where flagged; one gather, no full flip copy.
+    index = torch.where(flags.to(torch.bool).reshape(-1, 1), size - 1 - ar, ar)  # [N, size]
+    shape = [inputs.shape[0]] + [1] * (inputs.dim() - 1)
+    shape[dim] = size
+    return inputs.gather(dim, index.reshape(shape).expand(inputs.shape))
+
+
+def hflip(inputs: Tensor, flags: Tensor) -> Tensor:
+    """Mirror left-right the samples whose ``flags[n]`` is true (``flags``: bool ``[N]``)."""
+    return _flip(inputs, flags, inputs.dim() - 1)
+
+
+def vflip(inputs: Tensor, flags: Tensor) -> Tensor:
+    """Mirror top-bottom the samples whose ``flags[n]`` is true (``flags``: bool ``[N]``)."""
+    return _flip(inputs, flags, inputs.dim() - 2)
+
+
+def _reflect(index: Tensor, size: int) -> Tensor:
+    # Reflection without repeating the edge (F.pad's "reflect"): -1 -> 1, size -> size - 2.
+    if size == 1:
+        return torch.zeros_like(index)
+    period = 2 * (size - 1)
+    index = torch.remainder(index, period)
+    return torch.where(index >= size, period - index, index)
+
+
+def sample_window(
+    inputs: Tensor,
+    rows: Tensor,
+    cols: Tensor,
+    padding_mode: str = "zeros",
+    fill: float = 0.0,
+) -> Tensor:
+    """Per-sample windows: ``out[n, c, i, j] = inputs[n, c, rows[n, i], cols[n, j]]``.
+
+    ``rows`` ``[N, h]`` and ``cols`` ``[N, w]`` are integer source coordinates that may fall outside
+    the image: ``padding_mode`` "zeros" gives ``fill`` there, "reflect" mirrors them back inside
+    (as ``torch.nn.functional.pad(mode="reflect")``). One gather on the unpadded batch.
+    """
+    n, c, height, width = inputs.shape
+    h, w = rows.shape[1], cols.shape[1]
+    if padding_mode == "reflect":
+        src_r, src_c = _reflect(rows, height), _reflect(cols, width)
+    elif padding_mode == "zeros":
+        src_r, src_c = rows.clamp(0, height - 1), cols.clamp(0, width - 1)
+    else:
+        raise ValueError(f"padding_mode must be 'zeros' or 'reflect', found {padding_mode!r}")
+    index = (src_r.unsqueeze(2) * width + src_c.unsqueeze(1)).reshape(n, 1, h * w)
+    out = inputs.reshape(n, c, height * width).gather(2, index.expand(n, c, h * w))
+    out = out.reshape(n, c, h, w)
+    if padding_mode == "zeros":
+        keep = ((rows >= 0) & (rows < height)).to(out.dtype).unsqueeze(2) * (
+            (cols >= 0) & (cols < width)
+        ).to(out.dtype).unsqueeze(1)
+        _blend_fill(out, keep.unsqueeze(1), fill)  # ``out`` is ours: a fresh gather result
+    return out
+
+
+def _blend_fill(out: Tensor, keep: Tensor, fill: float) -> Tensor:
+    # ``out = out * keep + fill * (1 - keep)`` in place, ``keep`` a 0/1 mask of out's dtype that
+    # broadcasts over channels. A multiply is several times faster on CPU than a broadcast
+    # ``masked_fill`` with a bool mask.
+    out.mul_(keep)
+    if fill != 0:
+        out.add_(((1 - keep) * fill).to(out.dtype))
+    return out
+
+
+def crop(
+    inputs: Tensor,
+    top: Tensor,
+    left: Tensor,
+    height: int,
+    width: int,
+    padding: int = 0,
+    padding_mode: str = "zeros",
+    fill: float = 0.0,
+) -> Tensor:
+    """Crop ``[height, width]`` windows at per-sample offsets of the batch padded by ``padding``.
+
+    ``top``/``left`` (integer ``[N]``) are offsets into the padded image, in
+    ``[0, H + 2 * padding - height]``; the padding itself is never materialized.
+    """
+    dev = inputs.device
+    rows = top.reshape(-1, 1) - padding + torch.arange(height, device=dev)
+    cols = left.reshape(-1, 1) - padding + torch.arange(width, device=dev)
+    return sample_window(inputs, rows, cols, padding_mode, fill)
+
+
+def translate(
+    inputs: Tensor, dy: Tensor, dx: Tensor, padding_mode: str = "zeros", fill: float = 0.0
+) -> Tensor:
+    """Shift each sample by ``dy`` rows down and ``dx`` columns right (integer ``[N]``)."""
+    _, _, height, width = inputs.shape
+    dev = inputs.device
+    rows = torch.arange(height, device=dev) - dy.reshape(-1, 1)
+    cols = torch.arange(width, device=dev) - dx.reshape(-1, 1)
+    return sample_window(inputs, rows, cols, padding_mode, fill)
+
+
+def erase(
+    inputs: Tensor, top: Tensor, left: Tensor, height: Tensor, width: Tensor, value: float = 0.0
+) -> Tensor:
+    """Set a per-sample box (integer ``[N]`` each; clipped to the image) to ``value``."""
+    _, _, h, w = inputs.shape
+    dev = inputs.device
+    r = torch.arange(h, device=dev)
+    c = torch.arange(w, device=dev)
+    in_rows = (r >= top.reshape(-1, 1)) & (r < (top + height).reshape(-1, 1))  # [N, H]
+    in_cols = (c >= left.reshape(-1, 1)) & (c < (left + width).reshape(-1, 1))  # [N, W]
+    box = in_rows.to(inputs.dtype).unsqueeze(2) * in_cols.to(inputs.dtype).unsqueeze(1)
+    keep = (1 - box).unsqueeze(1)  # [N, 1, H, W]
+    out = inputs * keep
+    if value != 0:
+        out.add_((box.unsqueeze(1) * value).to(out.dtype))
+    return out
+
+
+def _value_bound(dtype: torch.dtype) -> float:
+    return 255.0 if dtype == torch.uint8 else 1.0
+
+
+def _to_work(inputs: Tensor) -> Tensor:
+    return inputs if inputs.is_floating_point() else inputs.to(torch.float32)
+
+
+def _from_work(result: Tensor, dtype: torch.dtype) -> Tensor:
+    if dtype.is_floating_point:
+        return result.to(dtype)
+    return result.round_().clamp_(0, 255).to(dtype)
+
+
+def adjust_brightness_contrast(
+    inputs: Tensor, brightness: Tensor, contrast: Tensor, clip: bool = True
+) -> Tensor:
+    """Scale each sample by ``brightness[n]``, then its contrast about its mean by ``contrast[n]``.
+
+    ``out = (x * b - m) * c + m`` with ``m`` the per-sample mean of ``x * b``, clipped to [0, 1]
+    (floating, when ``clip``) or [0, 255] (uint8, always).
+    """
+    x = _to_work(inputs)
+    b = brightness.to(x.dtype).reshape(-1, 1, 1, 1)
+    k = contrast.to(x.dtype).reshape(-1, 1, 1, 1)
+    y = x * b
+    m = y.mean(dim=(1, 2, 3), keepdim=True)
+    out = torch.addcmul(m * (1 - k), y, k)  # (y - m) * k + m in one pass
+    if clip or not inputs.is_floating_point():
+        out = out.clamp_(0.0, _value_bound(inputs.dtype))
+    return _from_work(out, inputs.dtype)
+
+
+def normalize(inputs: Tensor, mean: Sequence[float], std: Sequence[float]) -> Tensor:
+    """``(x - mean[c]) / std[c]`` per channel (a length-1 list applies to every channel).
+
+    Floating inputs keep their dtype; integer (uint8) inputs are first scaled to [0, 1] by 255
+    and give float32.
+    """
+    x = inputs
+    scale = 1.0
+    if not x.is_floating_point():
+        x = x.to(torch.float32)
+        scale = 1.0 / 255.0
+    m = torch.as_tensor(mean, dtype=x.dtype, device=x.device).reshape(1, -1, 1, 1)
+    s = torch.as_tensor(std, dtype=x.dtype, device=x.device).reshape(1, -1, 1, 1)
+    # x * (scale / s) + (-m / s): one fused pass over the batch instead of a subtract and a divide.
+    return torch.addcmul(-m / s, x, scale / s)
+
+
+def soft_targets(targets: Tensor, num_classes: int) -> Tensor:
+    """Class indices ``[N]`` as one-hot float32 ``[N, K]``; soft targets ``[N, K]`` pass as floating."""
+    if targets.dim() == 2 and targets.is_floating_point():
+        return targets
+    out = torch.zeros((targets.shape[0], num_classes), dtype=torch.float32, device=targets.device)
+    return out.scatter_(1, targets.reshape(-1, 1).to(torch.int64), 1.0)
+
+
+def mix(
+    inputs: Tensor, targets: Tensor, perm: Tensor, lam: float
+) -> tuple[Tensor, Tensor]:
+    """Mixup: ``lam * x + (1 - lam) * x[perm]``, likewise for (soft) ``targets`` ``[N, K]``."""
+    x = _to_work(inputs)
+    mixed = torch.lerp(x.index_select(0, perm), x, lam)
+    mixed_t = torch.lerp(targets.index_select(0, perm), targets, lam)
+    return _from_work(mixed, inputs.dtype), mixed_t
+
+
+def paste_box(
+    inputs: Tensor, targets: Tensor, perm: Tensor, box: tuple[int, int, int, int]
+) -> tuple[Tensor, Tensor]:
+    """CutMix: paste the box ``(top, left, height, width)`` of ``x[perm]`` into each ``x``.
+
+    Targets (soft, ``[N, K]``) mix by area: ``lam = 1 - box area / image area``.
+    """
+    top, left, h, w = box
+    out = inputs.clone()
+    patch = inputs[:, :, top : top + h, left : left + w]
+    out[:, :, top : top + h, left : left + w] = patch.index_select(0, perm)
+    lam = 1.0 - (h * w) / float(inputs.shape[2] * inputs.shape[3])
+    return out, torch.lerp(targets.index_select(0, perm), targets, lam)
