@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -21,6 +22,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("torchrack.cli._info", "show one component or plugin: manifest, specs, verdict"),
     "check": ("torchrack.cli._check", "vet every installed plugin; the CI gate"),
     "schema": ("torchrack.cli._schema", "print one of the published JSON Schemas"),
+    "validate": ("torchrack.cli._validate", "check a config and its tensor contracts, no compute"),
+    "run": ("torchrack.cli._run", "train and evaluate from a config; record the run"),
+    "eval": ("torchrack.cli._eval", "evaluate a recorded run's checkpoint again"),
+    "runs": ("torchrack.cli._runs", "list, show, compare and plot recorded runs"),
+    "lock": ("torchrack.cli._lock", "write the resolved components of a config to a lock file"),
+    "new-plugin": ("torchrack.cli._new_plugin", "scaffold a complete plugin distribution"),
+    "manifest": ("torchrack.cli._manifest", "generate a manifest from code, or check it for drift"),
 }
 
 
@@ -66,3 +74,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"torchrack {name}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - never a bare traceback for users
+        if os.environ.get("TORCHRACK_DEBUG"):
+            raise
+        print(
+            f"torchrack {name}: internal error: {type(exc).__name__}: {exc}\n"
+            "(set TORCHRACK_DEBUG=1 to see the traceback, and please report it)",
+            file=sys.stderr,
+        )
+        return 1

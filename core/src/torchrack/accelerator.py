@@ -1,0 +1,119 @@
+"""The accelerator contract, and the built-in CPU accelerator used when a config names none.
+
+An accelerator decides where and how a pipeline runs: it places the model and batches, wraps the
+forward pass (autocast), runs backward and the optimizer step (with a gradient scaler where
+needed), shards each epoch across processes, sums metric states across processes, and says which
+process is the main one (only it writes the run store and checkpoints). Components never change
+between a laptop, one GPU and many processes: only the config's ``accelerator`` does.
+
+Plugins register accelerators under the ``torchrack.accelerators`` entry-point group; the factory
+is called with the params from the config and returns an object with this interface.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any, Protocol, runtime_checkable
+
+
+@runtime_checkable
+class Accelerator(Protocol):
+    """What the trainer calls. ``device`` is a ``torch.device``; ranks are 0-based."""
+
+    device: Any
+    rank: int
+    world_size: int
+
+    @property
+    def is_main(self) -> bool:
+        """True in the one process that writes the run store, checkpoints and logs."""
+
+    def is_available(self) -> bool:
+        """Whether this accelerator can run here; must not raise."""
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-able description for the run record (name, device, precision, world size...)."""
+
+    def setup(self) -> None:
+        """Start what the accelerator needs (process group, thread count); called once."""
+
+    def teardown(self) -> None:
+        """Release what setup started; called once, also after a failure."""
+
+    def prepare_model(self, model: Any) -> Any:
+        """Place (and possibly wrap: DDP, compile, channels_last) the model; return what to call."""
+
+    def prepare_batch(self, inputs: Any, targets: Any) -> tuple[Any, Any]:
+        """Move one batch to the device (non-blocking where possible)."""
+
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        """Context for the forward pass and loss (mixed precision, or nothing)."""
+
+    def backward_step(self, loss: Any, optimizer: Any) -> None:
+        """Backward, then the optimizer step (through a gradient scaler where needed)."""
+
+    def shard(self, indices: Any) -> Any:
+        """This process's part of an epoch's index permutation (all of it in one process)."""
+
+    def reduce_sum(self, tensors: dict[str, Any]) -> dict[str, Any]:
+        """Sum tensors across processes (identity in one process)."""
+
+    def barrier(self) -> None:
+        """Wait for every process (no-op in one process)."""
+
+
+class CPUAccelerator:
+    """One process on the CPU: the default when a config names no accelerator."""
+
+    def __init__(self, threads: int | None = None) -> None:
+        import torch
+
+        self.device = torch.device("cpu")
+        self.rank = 0
+        self.world_size = 1
+        self.threads = threads
+
+    @property
+    def is_main(self) -> bool:
+        return True
+
+    def is_available(self) -> bool:
+        return True
+
+    def describe(self) -> dict[str, Any]:
+        import torch
+
+        return {"name": "cpu", "device": "cpu", "threads": torch.get_num_threads(), "world_size": 1}
+
+    def setup(self) -> None:
+        if self.threads:
+            import torch
+
+            torch.set_num_threads(self.threads)
+
+    def teardown(self) -> None:
+        return None
+
+    def prepare_model(self, model: Any) -> Any:
+        return model.to(self.device)
+
+    def prepare_batch(self, inputs: Any, targets: Any) -> tuple[Any, Any]:
+        return inputs, targets
+
+    @contextlib.contextmanager
+    def autocast(self) -> Iterator[None]:
+        yield
+
+    def backward_step(self, loss: Any, optimizer: Any) -> None:
+        loss.backward()
+        optimizer.step()
+
+    def shard(self, indices: Any) -> Any:
+        return indices
+
+    def reduce_sum(self, tensors: dict[str, Any]) -> dict[str, Any]:
+        return tensors
+
+    def barrier(self) -> None:
+        return None

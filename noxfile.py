@@ -1,0 +1,73 @@
+"""nox sessions: tests, lint, typecheck, isolation (each plugin alone with the core), demo, bench.
+
+Every session installs torch==2.13.0 explicitly first (the CPU build on this project's machines),
+so no session lets pip resolve a bare `torch` (which would pull a multi-GB CUDA build).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+
+nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+ROOT = Path(__file__).parent
+PLUGINS = sorted(p.name for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").is_file())
+TORCH = "torch==2.13.0"
+
+
+def _install_all(session: nox.Session) -> None:
+    session.install(TORCH)
+    session.install("-r", "requirements-dev.txt")
+    session.install("-e", "core", *[f"-e./plugins/{p}" for p in PLUGINS])
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The whole test suite against the core and every first-party plugin."""
+    _install_all(session)
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff over everything."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy (strict) on the core."""
+    _install_all(session)
+    session.run("mypy")
+
+
+@nox.session(name="isolation")
+@nox.parametrize("plugin", PLUGINS)
+def isolation(session: nox.Session, plugin: str) -> None:
+    """One plugin alone with the core in a fresh virtualenv: it must install and pass its tests."""
+    session.install(TORCH)
+    session.install("pytest>=8", "numpy>=1.24")
+    session.install("./core", f"./plugins/{plugin}")
+    session.run("torchrack", "check", "--strict")
+    session.run("pytest", f"plugins/{plugin}/tests", "-p", "no:cacheprovider",
+                "--rootdir", f"plugins/{plugin}", *session.posargs)
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """The main demo: train on the digits and show the recorded run."""
+    _install_all(session)
+    session.run("torchrack", "run", "examples/digits.toml")
+    session.run("torchrack", "runs", "show", "latest")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Every benchmark (each prints one JSON line per configuration)."""
+    _install_all(session)
+    for script in sorted((ROOT / "benchmarks").glob("*.py")):
+        session.run("python", str(script), *session.posargs)
