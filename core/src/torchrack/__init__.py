@@ -9,30 +9,23 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from torchrack._errors import TorchrackDeprecationWarning
-from torchrack._errors import TorchrackError
-from torchrack._errors import TorchrackWarning
-from torchrack._kinds import GROUPS
-from torchrack._kinds import HOOKS_GROUP
-from torchrack._kinds import KINDS
-from torchrack._registry import AmbiguousComponentError
-from torchrack._registry import ComponentNotFoundError
-from torchrack._registry import ComponentRef
-from torchrack._registry import ComponentVersionError
-from torchrack._registry import PluginImportError
-from torchrack._registry import Registry
-from torchrack._schemas import load_schema
-from torchrack._schemas import validate
-from torchrack._settings import Settings
-from torchrack._settings import load_settings
-from torchrack._tensorspec import InvalidTensorSpecError
-from torchrack._tensorspec import TensorSpec
-from torchrack._version import API_VERSION
-from torchrack._version import __version__
-from torchrack._vetting import ComponentInfo
-from torchrack._vetting import PluginInfo
+from torchrack._errors import TorchrackDeprecationWarning, TorchrackError, TorchrackWarning
+from torchrack._version import API_VERSION, __version__
 
 if TYPE_CHECKING:
+    from torchrack._kinds import GROUPS, HOOKS_GROUP, KINDS
+    from torchrack._registry import (
+        AmbiguousComponentError,
+        ComponentNotFoundError,
+        ComponentRef,
+        ComponentVersionError,
+        PluginImportError,
+        Registry,
+    )
+    from torchrack._schemas import load_schema, validate
+    from torchrack._settings import Settings, load_settings
+    from torchrack._tensorspec import InvalidTensorSpecError, TensorSpec
+    from torchrack._vetting import ComponentInfo, PluginInfo
     from torchrack.hookspecs import hookimpl
 
 __all__ = [
@@ -61,11 +54,41 @@ __all__ = [
     "validate",
 ]
 
+# The rest of the public API is imported on first access (PEP 562), so that `import torchrack`
+# and a warm `torchrack list` load only what they use: pluggy only for hooks, jsonschema only
+# to validate.
+_LAZY: dict[str, str] = {
+    "GROUPS": "torchrack._kinds",
+    "HOOKS_GROUP": "torchrack._kinds",
+    "KINDS": "torchrack._kinds",
+    "AmbiguousComponentError": "torchrack._registry",
+    "ComponentNotFoundError": "torchrack._registry",
+    "ComponentRef": "torchrack._registry",
+    "ComponentVersionError": "torchrack._registry",
+    "PluginImportError": "torchrack._registry",
+    "Registry": "torchrack._registry",
+    "load_schema": "torchrack._schemas",
+    "validate": "torchrack._schemas",
+    "Settings": "torchrack._settings",
+    "load_settings": "torchrack._settings",
+    "InvalidTensorSpecError": "torchrack._tensorspec",
+    "TensorSpec": "torchrack._tensorspec",
+    "ComponentInfo": "torchrack._vetting",
+    "PluginInfo": "torchrack._vetting",
+    "hookimpl": "torchrack.hookspecs",
+}
+
 
 def __getattr__(name: str) -> Any:
-    # pluggy is imported only by code that implements or calls hooks, not by `torchrack list`.
-    if name == "hookimpl":
-        from torchrack.hookspecs import hookimpl
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'torchrack' has no attribute {name!r}")
+    import importlib
 
-        return hookimpl
-    raise AttributeError(f"module 'torchrack' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -10,24 +10,27 @@ entries and the modification times of every file read; see :func:`scan`.
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import json
 import os
 import re
 import sys
-import tempfile
 import time
+import zlib
 from dataclasses import asdict, dataclass, field
-from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torchrack._kinds import KIND_OF_GROUP
 from torchrack._version import __version__
 
+if TYPE_CHECKING:
+    from importlib import metadata
+
+# importlib.metadata, importlib.util, tempfile and jsonschema are imported only by a full scan:
+# a warm `torchrack list` reads the cache and never needs them.
+
 MANIFEST_NAME = "torchrack-manifest.json"
-_CACHE_FORMAT = 1
+_CACHE_FORMAT = 2
 _DIST_DIR = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+?)\.(dist|egg)-info$")
 
 
@@ -61,6 +64,9 @@ class DistFacts:
     manifest: dict[str, Any] | None
     manifest_problems: list[str] = field(default_factory=list)
     stamps: list[tuple[str, int, int]] = field(default_factory=list)
+    #: The settings-independent verdict computed by ``torchrack._vetting.compat``, cached with
+    #: the facts so that a warm scan needs no requirement parsing.
+    compat: dict[str, Any] | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> DistFacts:
@@ -122,26 +128,42 @@ def _parse_metadata(text: str) -> tuple[str | None, str | None, list[str]]:
     return name, version, requires
 
 
-def _find_manifest(dist: metadata.Distribution, eps: list[EntryPointFact]) -> str | None:
+def _find_spec(top: str, path: list[str] | None) -> Any:
+    if path is None:
+        import importlib.util
+
+        return importlib.util.find_spec(top)
+    from importlib.machinery import PathFinder
+
+    return PathFinder.find_spec(top, path)
+
+
+def _find_manifest(
+    dist: metadata.Distribution, eps: list[EntryPointFact], path: list[str] | None = None
+) -> tuple[str | None, list[str]]:
+    """The manifest's path (or None), and every path tried (stamped, so adding one is seen)."""
     tops: list[str] = []
+    tried: list[str] = []
     for ep in eps:
         top = ep.module.split(".")[0]
         if top and top not in tops:
             tops.append(top)
     for top in tops:
-        candidate = Path(str(dist.locate_file(f"{top}/{MANIFEST_NAME}")))
-        if candidate.is_file():
-            return str(candidate)
+        candidate = str(dist.locate_file(f"{top}/{MANIFEST_NAME}"))
+        if os.path.isfile(candidate):
+            return candidate, [candidate]
+        tried.append(candidate)
     for top in tops:  # editable installs: the package is found through a path hook or .pth
         try:
-            spec = importlib.util.find_spec(top)
+            spec = _find_spec(top, path)
         except (ImportError, ValueError):
             spec = None
         for loc in (spec.submodule_search_locations or []) if spec else []:
-            candidate = Path(loc) / MANIFEST_NAME
-            if candidate.is_file():
-                return str(candidate)
-    return None
+            candidate = os.path.join(loc, MANIFEST_NAME)
+            if os.path.isfile(candidate):
+                return candidate, [candidate]
+            tried.append(candidate)
+    return None, tried
 
 
 def _read_manifest(path: str | None) -> tuple[dict[str, Any] | None, list[str]]:
@@ -164,13 +186,16 @@ def _read_manifest(path: str | None) -> tuple[dict[str, Any] | None, list[str]]:
     return (data if isinstance(data, dict) else None), problems
 
 
-def _scan_uncached() -> ScanResult:
+def _scan_uncached(path: list[str] | None = None) -> ScanResult:
+    from importlib import metadata
+
     seen: set[str] = set()
     dists: list[DistFacts] = []
     torch_version = None
-    for dist in metadata.distributions():
-        path = getattr(dist, "_path", None)
-        m = _DIST_DIR.match(path.name) if path is not None else None
+    found = metadata.distributions() if path is None else metadata.distributions(path=path)
+    for dist in found:
+        dist_path = getattr(dist, "_path", None)
+        m = _DIST_DIR.match(dist_path.name) if dist_path is not None else None
         norm = (m.group("name") if m else (dist.metadata["Name"] or "")).lower().replace("_", "-")
         if norm in seen:
             continue  # shadowed by an earlier sys.path entry, as importlib.metadata does
@@ -185,18 +210,20 @@ def _scan_uncached() -> ScanResult:
         if not eps:
             continue
         name, version, requires = _parse_metadata(dist.read_text("METADATA") or "")
-        manifest_path = _find_manifest(dist, eps)
+        manifest_path, tried = _find_manifest(dist, eps, path)
         manifest, problems = _read_manifest(manifest_path)
         stamps = []
-        if path is not None:
-            stamps = [_stamp(str(path / "METADATA")), _stamp(str(path / "entry_points.txt"))]
-        if manifest_path:
-            stamps.append(_stamp(manifest_path))
+        if dist_path is not None:
+            stamps = [
+                _stamp(str(dist_path / "METADATA")),
+                _stamp(str(dist_path / "entry_points.txt")),
+            ]
+        stamps += [_stamp(p) for p in tried]
         dists.append(
             DistFacts(
                 name=name or norm,
                 version=version or "0",
-                location=str(path) if path is not None else "",
+                location=str(dist_path) if dist_path is not None else "",
                 requires=requires,
                 entry_points=eps,
                 manifest_path=manifest_path,
@@ -221,17 +248,21 @@ def cache_enabled() -> bool:
     return os.environ.get("TORCHRACK_NO_CACHE", "") in ("", "0")
 
 
-def _cache_key() -> tuple[Path, list[tuple[str, int, int]]]:
-    ident = "\0".join([sys.executable, __version__, *sys.path])
-    digest = hashlib.sha256(ident.encode()).hexdigest()[:20]
-    return cache_dir() / f"discovery-{digest}.json", [_stamp(p or ".") for p in sys.path]
+def _cache_key(path: list[str]) -> tuple[Path, str, list[tuple[str, int, int]]]:
+    ident = "\0".join([sys.executable, __version__, *path])
+    # A short checksum names the file; the full ident is stored in it and compared on load, so
+    # a checksum collision is only a miss.
+    digest = f"{zlib.crc32(ident.encode()):08x}{len(ident):04x}"
+    return cache_dir() / f"discovery-{digest}.json", ident, [_stamp(p or ".") for p in path]
 
 
-def _load_cache(file: Path, path_stamps: list[tuple[str, int, int]]) -> ScanResult | None:
+def _load_cache(
+    file: Path, ident: str, path_stamps: list[tuple[str, int, int]]
+) -> ScanResult | None:
     try:
         with open(file, encoding="utf-8") as fh:
             data = json.load(fh)
-        if data.get("format") != _CACHE_FORMAT or data.get("version") != __version__:
+        if data.get("format") != _CACHE_FORMAT or data.get("ident") != ident:
             return None
         if [tuple(s) for s in data["path_stamps"]] != path_stamps:
             return None
@@ -245,7 +276,9 @@ def _load_cache(file: Path, path_stamps: list[tuple[str, int, int]]) -> ScanResu
         return None  # a missing, stale or corrupt cache is just a miss
 
 
-def _write_cache(file: Path, path_stamps: list[tuple[str, int, int]], result: ScanResult) -> None:
+def _write_cache(
+    file: Path, ident: str, path_stamps: list[tuple[str, int, int]], result: ScanResult
+) -> None:
     # A file changed within the last two seconds may change again within the same timestamp
     # tick, which a later stat could not tell apart: do not cache such a racy state.
     newest = max(
@@ -255,11 +288,13 @@ def _write_cache(file: Path, path_stamps: list[tuple[str, int, int]], result: Sc
         return
     payload = {
         "format": _CACHE_FORMAT,
-        "version": __version__,
+        "ident": ident,
         "path_stamps": path_stamps,
         "torch_version": result.torch_version,
         "dists": [asdict(d) for d in result.dists],
     }
+    import tempfile
+
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=".discovery-", suffix=".tmp")
@@ -270,8 +305,8 @@ def _write_cache(file: Path, path_stamps: list[tuple[str, int, int]], result: Sc
         pass  # read-only home, full disk: discovery still works, just uncached
 
 
-def scan(use_cache: bool | None = None) -> ScanResult:
-    """Find every plugin distribution on ``sys.path`` and read its static facts.
+def scan(use_cache: bool | None = None, *, path: list[str] | None = None) -> ScanResult:
+    """Find every plugin distribution on ``sys.path`` (or ``path``) and read its static facts.
 
     With the cache on (the default; ``TORCHRACK_NO_CACHE=1`` turns it off), a previous scan is
     reused while every ``sys.path`` entry and every file it read keep their modification time
@@ -280,12 +315,17 @@ def scan(use_cache: bool | None = None) -> ScanResult:
     """
     if use_cache is None:
         use_cache = cache_enabled()
+    if path is not None:
+        path = [os.fspath(p) for p in path]
     if not use_cache:
-        return _scan_uncached()
-    file, path_stamps = _cache_key()
-    cached = _load_cache(file, path_stamps)
+        return _scan_uncached(path)
+    file, ident, path_stamps = _cache_key(sys.path if path is None else path)
+    cached = _load_cache(file, ident, path_stamps)
     if cached is not None:
         return cached
-    result = _scan_uncached()
-    _write_cache(file, path_stamps, result)
+    result = _scan_uncached(path)
+    from torchrack._vetting import precompute
+
+    precompute(result)
+    _write_cache(file, ident, path_stamps, result)
     return result

@@ -7,17 +7,12 @@
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import re
-import traceback
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
-
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.version import InvalidVersion, Version
 
 from torchrack._discovery import scan
 from torchrack._errors import TorchrackDeprecationWarning, TorchrackError
@@ -80,6 +75,8 @@ class ComponentRef:
             )
         spec = m.group("spec") or version
         if spec:
+            from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
             try:
                 SpecifierSet(spec)
             except InvalidSpecifier:
@@ -92,7 +89,9 @@ class ComponentRef:
 
 def describe_exception(exc: BaseException) -> dict[str, Any]:
     """An exception and its chain of causes, as plain data for reports."""
-    chain = []
+    import traceback
+
+    chain: list[str] = []
     cur: BaseException | None = exc
     while cur is not None and len(chain) < 20:
         chain.append(f"{type(cur).__name__}: {cur}")
@@ -119,10 +118,32 @@ class Registry:
         self._loaded: dict[tuple[str, str], Any] = {}
 
     @classmethod
-    def discover(cls, settings: Settings | None = None, use_cache: bool | None = None) -> Registry:
-        """Scan installed distributions and vet them; imports no plugin and not torch."""
-        result = scan(use_cache)
-        return cls(vet_all(result, settings or load_settings()), result.torch_version)
+    def discover(
+        cls,
+        settings: Settings | None = None,
+        use_cache: bool | None = None,
+        *,
+        path: list[str] | None = None,
+    ) -> Registry:
+        """Scan installed distributions and vet them; imports no plugin and not torch.
+
+        ``path`` (default: ``sys.path``) limits discovery to distributions in those folders.
+        """
+        settings = settings or load_settings()
+        result = scan(use_cache, path=path)
+        if settings.no_plugins:  # TORCHRACK_NO_PLUGINS=1: nothing is vetted, listed or loaded
+            return cls([], result.torch_version)
+        return cls(vet_all(result, settings), result.torch_version)
+
+    def require_usable(self) -> None:
+        """Strict mode: raise when any installed plugin is incompatible or broken."""
+        bad = [p for p in self.plugins if p.verdict in ("incompatible", "broken")]
+        if bad:
+            lines = "\n".join(f"  {p.name} {p.version}: {p.verdict}: {'; '.join(p.reasons)}" for p in bad)
+            raise TorchrackError(
+                f"strict mode: {len(bad)} installed plugin(s) cannot be used:\n{lines}\n"
+                "uninstall or fix them, deny them (TORCHRACK_DENY), or turn strict mode off"
+            )
 
     def components(self, kind: str | None = None) -> list[ComponentInfo]:
         """Usable components (of one kind), sorted by kind then name."""
@@ -167,6 +188,8 @@ class Registry:
             lines = [f"no {kind} named {ref!r}"]
             lines += [f"{c.qualname} is {c.denied}" for c in candidates if c.denied]
             lines += self._unusable_providers(kind, parsed.name)
+            import difflib
+
             known = sorted({c.name for c in self.components(kind)} | {c.qualname for c in self.components(kind)})
             close = difflib.get_close_matches(parsed.name, known, n=3)
             if close:
@@ -205,6 +228,9 @@ class Registry:
                 stacklevel=2,
             )
         if parsed.specifier:
+            from packaging.specifiers import SpecifierSet
+            from packaging.version import InvalidVersion, Version
+
             try:
                 ok = SpecifierSet(parsed.specifier).contains(Version(comp.version), prereleases=True)
             except InvalidVersion:

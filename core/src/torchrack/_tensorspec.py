@@ -18,11 +18,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from torchrack._errors import TorchrackError
 
-Dim = Union[int, str]
+Dim = int | str
 
 _EXPR = re.compile(
     r"^\$(?P<name>[A-Za-z_][A-Za-z0-9_]*)(\[(?P<index>-?[0-9]+)\])?"
@@ -81,7 +81,13 @@ def eval_dim(expr: str, params: Mapping[str, Any]) -> int:
     op, operand = m.group("op"), m.group("operand")
     if op is not None:
         k = int(operand)
+        if op == "//" and k == 0:
+            raise InvalidTensorSpecError(f"dim expression {expr!r} divides by zero")
         value = {"*": value * k, "+": value + k, "-": value - k}.get(op, value // k if k else 0)
+    if value < 0:
+        raise InvalidTensorSpecError(
+            f"dim expression {expr!r} gives {value} with {name} = {params[name]!r}; sizes are >= 0"
+        )
     return int(value)
 
 
@@ -140,13 +146,13 @@ def unify(
         head, tail = dims[:i], dims[i + 1 :]
         if len(shape) < len(head) + len(tail):
             return f"expected at least {len(head) + len(tail)} dims, found {len(shape)}"
-        pairs = list(zip(head, shape[: len(head)])) + list(
-            zip(tail, shape[len(shape) - len(tail) :])
+        pairs = list(zip(head, shape[: len(head)], strict=False)) + list(
+            zip(tail, shape[len(shape) - len(tail) :], strict=False)
         )
     else:
         if len(shape) != len(dims):
             return f"expected {len(dims)} dims, found {len(shape)}"
-        pairs = list(zip(dims, shape))
+        pairs = list(zip(dims, shape, strict=False))
     for pos, (want, got) in enumerate(pairs):
         if want == "*":
             continue

@@ -18,11 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from packaging.markers import UndefinedEnvironmentName
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.version import InvalidVersion, Version
-
 from torchrack._discovery import DistFacts, EntryPointFact, ScanResult
 from torchrack._settings import Settings, canonical_dist
 from torchrack._version import API_VERSION, __version__
@@ -144,6 +139,12 @@ class Environment:
 
 
 def _requirement_reasons(facts: DistFacts, env: Environment) -> tuple[list[str], list[str]]:
+    # packaging is imported here, not at module level: a warm `torchrack list` takes these
+    # verdicts from the discovery cache (see compat()) and never needs it.
+    from packaging.markers import UndefinedEnvironmentName
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.version import InvalidVersion, Version
+
     reasons: list[str] = []
     warnings: list[str] = []
     found_core = False
@@ -194,8 +195,52 @@ def _requirement_reasons(facts: DistFacts, env: Environment) -> tuple[list[str],
     return reasons, warnings
 
 
+def _env_key(env: Environment) -> list[str | None]:
+    return [env.torchrack, env.api, env.torch]
+
+
+def _compute_compat(facts: DistFacts, env: Environment) -> dict[str, Any]:
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+    from packaging.version import Version
+
+    reasons, warnings = _requirement_reasons(facts, env)
+    broken = list(facts.manifest_problems)
+    manifest = facts.manifest
+    if manifest is not None and not broken:
+        api = manifest.get("api", "")
+        try:
+            if not SpecifierSet(api).contains(Version(env.api), prereleases=True):
+                reasons.append(
+                    f"its manifest supports hook API {api} but torchrack {env.torchrack} "
+                    f"provides API {env.api}"
+                )
+        except InvalidSpecifier:
+            broken.append(f"{facts.manifest_path}: /api: {api!r} is not a PEP 440 specifier")
+    return {"env": _env_key(env), "reasons": reasons, "warnings": warnings, "broken": broken}
+
+
+def compat(facts: DistFacts, env: Environment) -> dict[str, Any]:
+    """The settings-independent part of a verdict: requirement and API reasons, broken manifest.
+
+    A pure function of the facts and ``env``, so it is stored in ``facts.compat`` (and with it in
+    the discovery cache) and reused while ``env`` is the same.
+    """
+    cached = facts.compat
+    if cached and cached.get("env") == _env_key(env):
+        return cached
+    facts.compat = _compute_compat(facts, env)
+    return facts.compat
+
+
+def precompute(scan: ScanResult) -> None:
+    """Fill ``compat`` for every scanned distribution (before the scan is cached)."""
+    env = Environment(torch=scan.torch_version)
+    for facts in scan.dists:
+        compat(facts, env)
+
+
 def vet(facts: DistFacts, env: Environment, settings: Settings) -> PluginInfo:
-    """Give ``facts`` a verdict. Pure: reads nothing, imports nothing."""
+    """Give ``facts`` a verdict. Reads no file and imports no plugin; memoizes ``facts.compat``."""
     components = [e for e in facts.entry_points if e.kind != "hooks"]
     info = PluginInfo(
         name=facts.name,
@@ -214,19 +259,10 @@ def vet(facts: DistFacts, env: Environment, settings: Settings) -> PluginInfo:
         info.reasons.append(denial)
         return info
 
-    reasons, info.warnings = _requirement_reasons(facts, env)
+    verdict = compat(facts, env)
+    reasons, broken = list(verdict["reasons"]), list(verdict["broken"])
+    info.warnings = list(verdict["warnings"])
     manifest = facts.manifest
-    broken = list(facts.manifest_problems)
-    if manifest is not None and not broken:
-        api = manifest.get("api", "")
-        try:
-            if not SpecifierSet(api).contains(Version(env.api), prereleases=True):
-                reasons.append(
-                    f"its manifest supports hook API {api} but torchrack {env.torchrack} "
-                    f"provides API {env.api}"
-                )
-        except InvalidSpecifier:
-            broken.append(f"{facts.manifest_path}: /api: {api!r} is not a PEP 440 specifier")
     info.reasons = reasons + broken
     if reasons:
         info.verdict = INCOMPATIBLE

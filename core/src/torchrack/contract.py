@@ -61,7 +61,7 @@ def check_tensors(
         tensors = list(tensors)
         if len(tensors) != len(specs):
             return [f"{who} declares {len(specs)} tensors ({', '.join(specs)}), found {len(tensors)}"]
-        pairs = list(zip(specs, tensors))
+        pairs = list(zip(specs, tensors, strict=True))
     problems = []
     for name, tensor in pairs:
         if tensor is None:

@@ -9,6 +9,7 @@ Imports of usable plugins are checked in a child process unless ``--static``.
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 from xml.etree import ElementTree as ET
 
@@ -39,7 +40,8 @@ def _probe(plugins: list[PluginInfo]) -> None:
         plugin = next(p for p in plugins if p.canonical_name == dist)
         plugin.verdict = BROKEN
         plugin.import_error = plugin.import_error or err
-        plugin.reasons.append(f"importing {group}:{name} = failed: {err['error']}")
+        value = next((e.value for e in plugin.entry_points if e.group == group and e.name == name), "")
+        plugin.reasons.append(f"importing {group}:{name} = {value} failed: {err['error']}")
 
 
 def _write_junit(path: str, plugins: list[PluginInfo], strict: bool) -> None:
@@ -66,9 +68,12 @@ def run(args: argparse.Namespace) -> int:
     plugins = reg.plugins
     if args.dist:
         wanted = [reg.plugin(d) for d in args.dist]
-        missing = [d for d, p in zip(args.dist, wanted) if p is None]
+        missing = [d for d, p in zip(args.dist, wanted, strict=False) if p is None]
         if missing:
-            print(f"torchrack check: error: no plugin distribution named {', '.join(missing)}")
+            print(
+                f"torchrack check: error: no plugin distribution named {', '.join(missing)}",
+                file=sys.stderr,
+            )
             return 2
         plugins = [p for p in wanted if p is not None]
     if not args.static:
