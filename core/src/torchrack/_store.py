@@ -31,18 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from torchrack._errors import TorchrackError
+from torchrack._events import RECORD_SCHEMA_VERSION, EventLog, json_default, make_event
 from torchrack._redact import redact, scrub, secret_values
-
-try:  # POSIX: serialize appends to one event log across processes
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
 
 #: Version of the store's table layout, kept in the ``meta`` table; migrated forward on open.
 SCHEMA_VERSION = 1
-
-#: Version of the run-record and event contracts written by this module.
-RECORD_SCHEMA_VERSION = 1
 
 #: Environment variable that overrides the default store path.
 STORE_ENV = "TORCHRACK_STORE"
@@ -152,20 +145,9 @@ class InvalidRunRecordError(TorchrackError, ValueError):
         self.problems = problems
 
 
-def _json_default(obj: Any) -> Any:
-    # Metrics may arrive as numpy or torch scalars and arrays; store them as plain JSON values.
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    if hasattr(obj, "item"):
-        return obj.item()
-    if isinstance(obj, (set, frozenset)):
-        return sorted(obj, key=str)
-    return str(obj)
-
-
 def _dumps(obj: Any) -> str:
     """Canonical JSON: sorted keys, no whitespace; NaN and infinities kept (Python reads them)."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=_json_default)
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=json_default)
 
 
 def _loads(text: str | None, default: Any = None) -> Any:
@@ -244,7 +226,7 @@ class RunStore:
         self._conn_pid: int | None = None
         self._known: set[int] = set()
         self._secrets: dict[str, set[str]] = {}
-        self._event_pos: dict[str, tuple[int, int]] = {}  # run id -> (file size, next seq)
+        self._event_logs: dict[str, EventLog] = {}
         self._conn()
         self.mark_interrupted()
 
@@ -638,6 +620,13 @@ class RunStore:
 
     # -- events ----------------------------------------------------------------------------------
 
+    def _event_log(self, run_id: str) -> EventLog:
+        rid = str(self._require(run_id))
+        log = self._event_logs.get(rid)
+        if log is None:
+            log = self._event_logs[rid] = EventLog(self.run_dir(rid) / "events.jsonl")
+        return log
+
     def log_event(self, run_id: str, type: str, **fields: Any) -> dict[str, Any]:
         """Append one event to the run's ``events.jsonl`` and return it.
 
@@ -646,64 +635,15 @@ class RunStore:
         kept as they are; ``data`` is redacted and registered secrets are scrubbed from strings.
         ``seq`` increases by one per event of the run, across processes.
         """
-        from torchrack._schemas import load_schema
-
-        types = load_schema("event")["properties"]["type"]["enum"]
-        if type not in types:
-            raise ValueError(f"unknown event type {type!r}; expected one of: {', '.join(types)}")
         rid = str(self._require(run_id))
-        event: dict[str, Any] = {"schema_version": RECORD_SCHEMA_VERSION, "run_id": rid,
-                                 "seq": 0, "time": 0.0, "type": type}
-        for key in ("epoch", "step"):
-            value = fields.pop(key, None)
-            if value is not None:
-                event[key] = int(value)
-        metrics = fields.pop("metrics", None)
-        data: dict[str, Any] = dict(fields.pop("data", None) or {})
-        data.update(fields)
-        if metrics:
-            kept, other = _split_metrics(metrics)
-            if kept:
-                event["metrics"] = kept
-            if other:
-                data["other_metrics"] = other
-        if data:
-            event["data"] = _scrub_all(redact(data), self._secrets.get(rid, ()))
-        self._append_event(rid, event)
-        return event
-
-    def _append_event(self, rid: str, event: dict[str, Any]) -> None:
-        path = self.run_dir(rid) / "events.jsonl"
+        event = make_event(rid, type, fields, self._secrets.get(rid, ()))
         with self._lock:
-            fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-            try:
-                if fcntl is not None:
-                    fcntl.flock(fd, fcntl.LOCK_EX)  # released by close
-                size = os.fstat(fd).st_size
-                known = self._event_pos.get(rid)
-                if known is not None and known[0] == size:
-                    seq, prefix = known[1], b""
-                else:  # first event here, or another process wrote since: read the last line
-                    seq = _next_seq(path)
-                    prefix = b"\n" if size and os.pread(fd, 1, size - 1) != b"\n" else b""
-                event["seq"], event["time"] = seq, time.time()
-                line = prefix + (json.dumps(event, default=_json_default) + "\n").encode()
-                os.write(fd, line)
-                self._event_pos[rid] = (size + len(line), seq + 1)
-            finally:
-                os.close(fd)
+            self._event_log(rid).append(event)
+        return event
 
     def read_events(self, run_id: str) -> list[dict[str, Any]]:
         """The run's events in order; a line torn by a crash is skipped."""
-        path = self.path.parent.resolve() / "runs" / str(self._require(run_id)) / "events.jsonl"
-        events = []
-        with contextlib.suppress(FileNotFoundError), open(path, encoding="utf-8") as fh:
-            for line in fh:
-                with contextlib.suppress(ValueError):
-                    item = json.loads(line)
-                    if isinstance(item, dict):
-                        events.append(item)
-        return events
+        return self._event_log(run_id).read()
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -778,61 +718,3 @@ class RunStore:
                 "checkpoint": ckpt, "error": error,
             })
         return out
-
-
-def _split_metrics(metrics: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Metrics the event schema accepts (numbers, arrays, objects) and the rest."""
-    kept: dict[str, Any] = {}
-    other: dict[str, Any] = {}
-    for key, value in metrics.items():
-        value = _json_default(value) if hasattr(value, "item") or hasattr(value, "tolist") else value
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            kept[str(key)] = value
-        elif isinstance(value, (list, dict)):
-            kept[str(key)] = redact(value) if isinstance(value, dict) else value
-        else:
-            other[str(key)] = value
-    return kept, other
-
-
-def _scrub_all(obj: Any, secrets: Iterable[str]) -> Any:
-    secrets = tuple(secrets)
-    if not secrets:
-        return obj
-    if isinstance(obj, str):
-        return scrub(obj, secrets)
-    if isinstance(obj, dict):
-        return {k: _scrub_all(v, secrets) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_scrub_all(v, secrets) for v in obj]
-    return obj
-
-
-def _next_seq(path: Path) -> int:
-    """One more than the ``seq`` of the last complete event in ``path`` (0 for none)."""
-    try:
-        fh = open(path, "rb")
-    except FileNotFoundError:
-        return 0
-    with fh:
-        end = fh.seek(0, os.SEEK_END)
-        block, pos, tail = 8192, end, b""
-        while pos > 0:
-            step = min(block, pos)
-            pos -= step
-            fh.seek(pos)
-            tail = fh.read(step) + tail
-            lines = tail.split(b"\n")
-            # lines[0] may be cut by the block boundary unless we reached the file start
-            candidates = lines if pos == 0 else lines[1:]
-            for line in reversed(candidates):
-                try:
-                    item = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(item, dict) and isinstance(item.get("seq"), int):
-                    return int(item["seq"]) + 1
-            if pos == 0:
-                break
-            block *= 2
-    return 0
