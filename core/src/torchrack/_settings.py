@@ -1,10 +1,13 @@
-"""Trust settings: allow and deny lists, read before any plugin is imported.
+"""Trust settings: allow and deny lists, strict mode, no plugins; read before any import.
 
 Sources, lowest precedence first (a later source replaces a key set by an earlier one):
 
 1. ``[tool.torchrack]`` in ``pyproject.toml`` in the working directory;
 2. ``torchrack.toml`` in the working directory (top-level keys);
-3. the environment: ``TORCHRACK_ALLOW`` / ``TORCHRACK_DENY`` (comma-separated).
+3. the environment: ``TORCHRACK_ALLOW`` / ``TORCHRACK_DENY`` (comma-separated),
+   ``TORCHRACK_STRICT`` and ``TORCHRACK_NO_PLUGINS`` (1/0, true/false).
+
+``torchrack config`` shows the values in force and where each came from.
 
 An entry is a distribution name (``torchrack-losses``) or ``dist:name`` for one component.
 When an allow list is set, everything not on it is denied. Deny wins over allow.
@@ -12,6 +15,7 @@ When an allow list is set, everything not on it is denied. Deny wins over allow.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sys
@@ -26,9 +30,13 @@ class InvalidSettingsError(TorchrackError):
     """A settings file or variable that cannot be read; names the file and key."""
 
 
+_SEPARATORS = re.compile(r"[-_.]+")
+
+
+@functools.lru_cache(maxsize=4096)
 def canonical_dist(name: str) -> str:
     """PEP 503 normalisation of a distribution name (``Acme_Heads`` -> ``acme-heads``)."""
-    return re.sub(r"[-_.]+", "-", name).lower()
+    return _SEPARATORS.sub("-", name).lower()
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,8 @@ class Settings:
     allow: tuple[Rule, ...] = ()
     deny: tuple[Rule, ...] = ()
     sources: dict[str, str] = field(default_factory=dict)
+    strict: bool = False
+    no_plugins: bool = False
 
     def denial(self, dist: str, component: str | None = None) -> str | None:
         """Why ``dist`` (or ``dist:component``) is denied, or None when it may be used.
@@ -107,8 +117,31 @@ def _rules(value: Any, source: str) -> tuple[Rule, ...]:
     return tuple(Rule.parse(v, source) for v in value)
 
 
+_BOOL_KEYS = ("strict", "no_plugins")
+_RULE_KEYS = ("allow", "deny")
+
+
+def _env_var(key: str) -> str:
+    return f"TORCHRACK_{key.upper()}"
+
+
+def _bool(value: Any, source: str, key: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("1", "true", "yes", "on", "0", "false", "no", "off", ""):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    raise InvalidSettingsError(f"{source}: {key} must be true or false, found {value!r}")
+
+
 def load_settings(cwd: str | os.PathLike[str] | None = None) -> Settings:
-    """Read the allow/deny settings that apply in ``cwd`` (default: the working directory)."""
+    """Read the trust settings that apply in ``cwd`` (default: the working directory).
+
+    Keys: ``allow``, ``deny`` (lists of ``dist`` or ``dist:name``), ``strict`` (any incompatible or
+    broken plugin is an error for validate and run) and ``no_plugins`` (discover no plugin at all).
+    Precedence, lowest first: ``[tool.torchrack]`` in ``pyproject.toml``, then ``torchrack.toml``,
+    then the environment (``TORCHRACK_ALLOW``, ``TORCHRACK_DENY``, ``TORCHRACK_STRICT``,
+    ``TORCHRACK_NO_PLUGINS``). ``sources`` records where each value came from.
+    """
     base = Path(cwd) if cwd is not None else Path.cwd()
     layers: list[tuple[str, dict[str, Any]]] = []
     pyproject = base / "pyproject.toml"
@@ -118,19 +151,29 @@ def load_settings(cwd: str | os.PathLike[str] | None = None) -> Settings:
     own = base / "torchrack.toml"
     if own.is_file():
         layers.append((str(own), _read_toml(own)))
-    env = {}
-    for key in ("allow", "deny"):
-        var = f"TORCHRACK_{key.upper()}"
-        if os.environ.get(var, "").strip():
-            env[key] = os.environ[var]
+    env: dict[str, Any] = {}
+    for key in _RULE_KEYS + _BOOL_KEYS:
+        if os.environ.get(_env_var(key), "").strip():
+            env[key] = os.environ[_env_var(key)]
     layers.append(("environment", env))
 
-    values: dict[str, tuple[Rule, ...]] = {}
+    rules: dict[str, tuple[Rule, ...]] = {}
+    flags: dict[str, bool] = {}
     sources: dict[str, str] = {}
     for source, table in layers:
-        for key in ("allow", "deny"):
-            if key in table:
-                where = f"{source} ({key})" if source != "environment" else f"TORCHRACK_{key.upper()}"
-                values[key] = _rules(table[key], where)
-                sources[key] = where
-    return Settings(values.get("allow", ()), values.get("deny", ()), sources)
+        for key in _RULE_KEYS + _BOOL_KEYS:
+            if key not in table:
+                continue
+            where = _env_var(key) if source == "environment" else f"{source} ({key})"
+            if key in _RULE_KEYS:
+                rules[key] = _rules(table[key], where)
+            else:
+                flags[key] = _bool(table[key], where, key)
+            sources[key] = where
+    return Settings(
+        rules.get("allow", ()),
+        rules.get("deny", ()),
+        sources,
+        strict=flags.get("strict", False),
+        no_plugins=flags.get("no_plugins", False),
+    )

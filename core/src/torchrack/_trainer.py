@@ -26,6 +26,7 @@ from torchrack._errors import TorchrackError
 from torchrack._hashing import component_sha256
 from torchrack._optim import build_optimizer, build_scheduler
 from torchrack._pipeline import ComponentError, instantiate
+from torchrack._redact import redact
 from torchrack._registry import Registry
 
 
@@ -301,6 +302,28 @@ def sensitive_paths(resolved: ResolvedConfig) -> list[str]:
     return out
 
 
+class HookError(TorchrackError):
+    """A hook implementation raised; names the hook and the plugin that provides it."""
+
+
+def call_hook(pm: Any, name: str, **kwargs: Any) -> Any:
+    """Call hook ``name``; a failure is re-raised naming the implementation that raised it."""
+    caller = getattr(pm.hook, name)
+    try:
+        return caller(**kwargs)
+    except TorchrackError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a tracker plugin may raise anything
+        codes = {impl.function.__code__: impl.plugin_name for impl in caller.get_hookimpls()}
+        who = "a hook implementation"
+        tb = exc.__traceback__
+        while tb is not None:
+            if tb.tb_frame.f_code in codes:
+                who = f"plugin {codes[tb.tb_frame.f_code]!r}"
+            tb = tb.tb_next
+        raise HookError(f"{name} of {who} raised {type(exc).__name__}: {exc}") from exc
+
+
 def fit(
     resolved: ResolvedConfig,
     registry: Registry,
@@ -353,7 +376,7 @@ def fit(
                    "eval_seconds": 0.0}
     status, error = "failed", None
     try:
-        pm.hook.torchrack_run_start(run=run, config=cfg)
+        call_hook(pm, "torchrack_run_start", run=run, config=cfg)
         if store is not None and run.id is not None:
             run.run_dir = Path(store.run_dir(run.id))
         else:  # no store: checkpoints go to a fresh temporary folder
@@ -383,10 +406,9 @@ def fit(
         n = len(x_train)
         steps = n // batch_size if drop_last else -(-n // batch_size)
         metrics: dict[str, Any] = {}
-        step_hook = pm.hook.torchrack_train_step_end
-        has_step_hooks = bool(step_hook.get_hookimpls())
+        has_step_hooks = bool(pm.hook.torchrack_train_step_end.get_hookimpls())
         for epoch in range(start_epoch, epochs):
-            pm.hook.torchrack_epoch_start(run=run, epoch=epoch)
+            call_hook(pm, "torchrack_epoch_start", run=run, epoch=epoch)
             t0 = time.perf_counter()
             # Every random draw of this epoch follows from (seed, epoch): resumable, repeatable.
             es = epoch_seed(seed, epoch)
@@ -417,7 +439,7 @@ def fit(
                 loss_sum += loss_d.double() * len(idx)
                 seen += len(idx)
                 if has_step_hooks:
-                    step_hook(run=run, epoch=epoch, step=step, loss=loss_d)
+                    call_hook(pm, "torchrack_train_step_end", run=run, epoch=epoch, step=step, loss=loss_d)
                 if bar.enabled:
                     bar.update(epoch, epochs, step + 1, steps, float(loss_d))
             bar.end_line()
@@ -435,26 +457,27 @@ def fit(
             run.timings["eval_seconds"] += time.perf_counter() - t1
             epoch_metrics = {"train_loss": float(sums["loss"] / sums["seen"].clamp(min=1)),
                              "lr": lr, **metrics}
-            pm.hook.torchrack_epoch_end(run=run, epoch=epoch, metrics=epoch_metrics)
+            call_hook(pm, "torchrack_epoch_end", run=run, epoch=epoch, metrics=epoch_metrics)
             say(f"epoch {epoch + 1}/{epochs}: " + ", ".join(
                 f"{k} {v:.4f}" for k, v in epoch_metrics.items() if isinstance(v, float))
                 + f" ({train_seconds:.1f}s)")
             if main:
                 ckpt = run.run_dir / "checkpoint.pt"
                 atomic_save({
-                    "format": 1, "epoch": epoch, "config": cfg, "config_sha256": run.config_sha256,
+                    "format": 1, "epoch": epoch, "config_sha256": run.config_sha256,
+                    "config": redact(cfg, paths=run.sensitive_paths),  # no secrets on disk
                     "model": pipe.model.state_dict(), "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict() if scheduler is not None else None,
                 }, ckpt)
                 run.checkpoint = str(ckpt)
-                pm.hook.torchrack_checkpoint_saved(run=run, path=str(ckpt), epoch=epoch)
+                call_hook(pm, "torchrack_checkpoint_saved", run=run, path=str(ckpt), epoch=epoch)
             acc.barrier()
 
         if not metrics:  # resumed after the last epoch: evaluate the restored model
             metrics = evaluate(pipe, resolved, registry, x_eval, y_eval, eval_batch)
         run.final_metrics = dict(metrics)
-        pm.hook.torchrack_evaluation_end(run=run, split=data_cfg.get("eval_split", "test"),
-                                         metrics=run.final_metrics)
+        call_hook(pm, "torchrack_evaluation_end", run=run, split=data_cfg.get("eval_split", "test"),
+                  metrics=run.final_metrics)
         status = "completed"
     except KeyboardInterrupt:
         status, error = "interrupted", "interrupted by the user (KeyboardInterrupt)"
@@ -468,9 +491,11 @@ def fit(
     finally:
         run.timings["ended_at"] = time.time()
         try:
-            pm.hook.torchrack_run_end(run=run, status=status, error=error)
+            call_hook(pm, "torchrack_run_end", run=run, status=status, error=error)
         finally:
             acc.teardown()
+    if store is not None and run.id is not None:
+        call_hook(pm, "torchrack_run_record_finalized", run=run, record=store.get(run.id))
     return run
 
 

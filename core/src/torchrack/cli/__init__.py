@@ -29,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "lock": ("torchrack.cli._lock", "write the resolved components of a config to a lock file"),
     "new-plugin": ("torchrack.cli._new_plugin", "scaffold a complete plugin distribution"),
     "manifest": ("torchrack.cli._manifest", "generate a manifest from code, or check it for drift"),
+    "verify": ("torchrack.cli._verify", "hash installed plugin files against RECORD (and a lock)"),
+    "config": ("torchrack.cli._config", "show the trust settings in force and where each came from"),
 }
 
 

@@ -23,7 +23,12 @@ def add_store_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def resolve(args: argparse.Namespace) -> tuple[Registry, ResolvedConfig]:
-    registry = Registry.discover()
+    from torchrack._settings import load_settings
+
+    settings = load_settings()
+    registry = Registry.discover(settings)
+    if settings.strict:
+        registry.require_usable()
     return registry, load_and_resolve(args.config, registry, args.overrides)
 
 

@@ -1,0 +1,63 @@
+"""``torchrack verify [--lock LOCK] [--dist NAME] [--json]``: detect tampering with plugins.
+
+Hashes every installed file of each plugin distribution against its RECORD (and, with
+``--lock``, each locked component's files against the lock's hashes). Exit 1 on any modified,
+missing or unexpected file or lock mismatch; editable installs are reported as unverifiable.
+Imports no plugin.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from torchrack._discovery import scan
+from torchrack._hashing import component_sha256
+from torchrack._registry import Registry
+from torchrack._verify import MISMATCH, UNVERIFIABLE, verify_dist, verify_lock
+from torchrack.cli._output import print_json
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--lock", metavar="LOCK", help="also compare against a lock file's hashes")
+    parser.add_argument("--dist", action="append", help="only this distribution (repeatable)")
+    parser.add_argument("--json", action="store_true", help="machine-readable report")
+
+
+def run(args: argparse.Namespace) -> int:
+    from torchrack._lock import read_lock
+    from torchrack._settings import canonical_dist
+
+    lock = read_lock(args.lock) if args.lock else None
+    registry = Registry.discover()
+    facts = {canonical_dist(d.name): d for d in scan().dists}
+    wanted = {canonical_dist(d) for d in args.dist or []}
+    unknown = wanted - set(facts)
+    if unknown:
+        print(f"torchrack verify: error: no plugin distribution named {', '.join(sorted(unknown))}")
+        return 2
+    results = []
+    for key, d in sorted(facts.items()):
+        if wanted and key not in wanted:
+            continue
+        res = verify_dist(d.name, d.version, d.location)
+        if lock is not None:
+            plugin = registry.plugin(d.name)
+            current = {f"{c.kind}:{c.name}": component_sha256(c, plugin)
+                       for c in (plugin.components if plugin else [])}
+            verify_lock(res, lock, current)
+        results.append(res)
+    bad = [r for r in results if r.status == MISMATCH]
+    if args.json:
+        print_json({"passed": not bad, "distributions": [r.to_json() for r in results]})
+    else:
+        for r in results:
+            print(f"{r.status:<13} {r.dist} {r.version}"
+                  + (f" ({r.checked} files)" if r.checked else "") + (f": {r.note}" if r.note else ""))
+            for label, items in (("modified", r.modified), ("missing", r.missing),
+                                 ("unexpected", r.unexpected), ("lock", r.lock_mismatches)):
+                for item in items:
+                    print(f"    {label}: {item}")
+        n_unver = sum(r.status == UNVERIFIABLE for r in results)
+        print(f"\ntorchrack verify: {len(results) - len(bad) - n_unver} verified, {len(bad)} mismatched, "
+              f"{n_unver} unverifiable -> {'FAILED' if bad else 'passed'}")
+    return 1 if bad else 0
