@@ -122,6 +122,10 @@ def test_a_run_killed_in_epoch_two_resumes_to_the_same_metrics(tmp_path: Path) -
     assert killed.returncode == -9, killed.stderr
     listing = torchrack("runs", "show", "2", "--json", cwd=tmp_path, env=env)
     assert json.loads(listing.stdout)["status"] == "interrupted"
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / ".torchrack" / "runs.sqlite") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     resumed = torchrack(*common, "--resume", "2", cwd=tmp_path, env=env)
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming run 2 at epoch 2/4" in resumed.stderr
