@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 # a warm `torchrack list` reads the cache and never needs them.
 
 MANIFEST_NAME = "torchrack-manifest.json"
-_CACHE_FORMAT = 2
+_CACHE_FORMAT = 3
 _DIST_DIR = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+?)\.(dist|egg)-info$")
 
 
@@ -253,7 +253,25 @@ def _cache_key(path: list[str]) -> tuple[Path, str, list[tuple[str, int, int]]]:
     # A short checksum names the file; the full ident is stored in it and compared on load, so
     # a checksum collision is only a miss.
     digest = f"{zlib.crc32(ident.encode()):08x}{len(ident):04x}"
-    return cache_dir() / f"discovery-{digest}.json", ident, [_stamp(p or ".") for p in path]
+    return cache_dir() / f"discovery-{digest}.json", ident, [_path_stamp(p or ".") for p in path]
+
+
+def _path_stamp(entry: str) -> tuple[str, int, int]:
+    """What can change which distributions a ``sys.path`` entry holds: its metadata folders.
+
+    A checksum of the sorted ``*.dist-info`` / ``*.egg-info`` names (they carry name and version)
+    and their count: unrelated files in the entry, such as a busy working directory that
+    ``python -m`` puts first on ``sys.path``, do not invalidate the cache. A zip entry is stamped
+    by its modification time.
+    """
+    try:
+        names = os.listdir(entry)
+    except NotADirectoryError:
+        return _stamp(entry)
+    except OSError:
+        return (entry, -1, -1)
+    metas = sorted(n for n in names if n.endswith((".dist-info", ".egg-info")))
+    return (entry, zlib.crc32("\0".join(metas).encode()), len(metas))
 
 
 def _load_cache(
@@ -281,9 +299,7 @@ def _write_cache(
 ) -> None:
     # A file changed within the last two seconds may change again within the same timestamp
     # tick, which a later stat could not tell apart: do not cache such a racy state.
-    newest = max(
-        [s[1] for s in path_stamps] + [s[1] for d in result.dists for s in d.stamps], default=0
-    )
+    newest = max([s[1] for d in result.dists for s in d.stamps], default=0)
     if newest > time.time_ns() - 2_000_000_000:
         return
     payload = {
