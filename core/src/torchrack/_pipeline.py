@@ -17,7 +17,7 @@ from typing import Any
 from torchrack._config import ResolvedConfig, Slot
 from torchrack._errors import TorchrackError
 from torchrack._registry import Registry
-from torchrack._tensorspec import dtype_matches, format_shape, resolve, unify
+from torchrack._tensorspec import dtype_matches, format_shape, param_of, resolve, unify
 
 #: batch size of the dry run
 DRY_RUN_BATCH = 4
@@ -86,17 +86,20 @@ class _Checker:
 
     def _suggest(self, slot: Slot, raw: dict[str, Any], pos: int, found: int,
                  producer: _Tensor | None, expected: int | None) -> str:
+        """The config change that fixes a mismatch at dim ``pos``, when a param decides it."""
         dims = raw.get("shape", [])
-        if pos < len(dims) and isinstance(dims[pos], str) and dims[pos].startswith("$"):
-            param = dims[pos][1:].split("[")[0].split("*")[0].split("/")[0].split("+")[0].split("-")[0]
-            if dims[pos] == f"${param}":
+        dim = dims[pos] if pos < len(dims) else None
+        param = param_of(dim)
+        if param is not None:  # the consumer's own param sets the expected size
+            if dim == f"${param}":
                 return f" (set {slot.key}.params.{param} = {found})"
-            return f" (change {slot.key}.params.{param}: {dims[pos]} must equal {found})"
+            return f" (change {slot.key}.params.{param}: {dim} must equal {found})"
         if producer and producer.producer and producer.spec and expected is not None:
             pdims = producer.spec.get("shape", [])
-            if pos < len(pdims) and isinstance(pdims[pos], str) and pdims[pos] == "$" + pdims[pos][1:] \
-                    and pdims[pos][1:].isidentifier():
-                return f" (set {producer.producer.key}.params.{pdims[pos][1:]} = {expected})"
+            pdim = pdims[pos] if pos < len(pdims) else None
+            pparam = param_of(pdim)
+            if pparam is not None and pdim == f"${pparam}":  # the producer's param sets it
+                return f" (set {producer.producer.key}.params.{pparam} = {expected})"
         return ""
 
     def check(self, slot: Slot, label: str, name: str, raw: dict[str, Any] | None,
@@ -117,10 +120,11 @@ class _Checker:
             if isinstance(sym, str) and sym in self.bound_by:
                 from_ = f" ({sym} = {self.bindings[sym]} from {self.bound_by[sym]})"
             hint = self._suggest(slot, raw, pos, shape[pos], t, exp_val) if pos is not None else ""
-            shown: list[int | str] = []
-            for i, got in enumerate(shape):
-                want = spec.shape[i] if i < len(spec.shape) else None
-                shown.append(want if isinstance(want, str) and self.bindings.get(want) == got else got)
+            # The batch dim is shown as its symbol (its size is the dry run's, not the user's).
+            shown: list[int | str] = list(shape)
+            batch = spec.shape[0] if spec.shape else None
+            if shape and isinstance(batch, str) and self.bindings.get(batch) == shape[0]:
+                shown[0] = batch
             self.problems.append(
                 f"{_name(slot)} {label} {name!r} expects {format_shape(spec.shape)}{from_}"
                 f"{source} {format_shape(shown)}{hint}"
@@ -205,6 +209,17 @@ def check_pipeline(resolved: ResolvedConfig, registry: Registry, n: int = DRY_RU
         if not c.check(slot, "output", out_name, slot.info.outputs.get(out_name), prev):
             return c.problems
 
+    # Soft targets [N, K] (mixup, cutmix, a dataset's own) must have the logits' K classes.
+    if y.value.ndim == 2 and y.value.is_floating_point() and prev.value.ndim == 2 \
+            and y.value.shape[1] != prev.value.shape[1]:
+        k, head_slot = int(prev.value.shape[1]), resolved.slot("model.head")
+        hint = c._suggest(head_slot, {}, 1, int(y.value.shape[1]), y, k) if y.producer else ""
+        who = _name(y.producer) if y.producer else "the data"
+        c.problems.append(
+            f"{who} gives soft targets {format_shape(['N', int(y.value.shape[1])])} but "
+            f"{_name(head_slot)} gives logits {format_shape(['N', k])}: the class counts differ{hint}"
+        )
+        return c.problems
     slot = resolved.slot("loss")
     assert slot.info is not None
     y_meta = _Tensor(y.value.to(meta), y.producer, y.spec)

@@ -55,6 +55,12 @@ def format_shape(shape: Sequence[Any]) -> str:
     return "[" + ", ".join(str(d) for d in shape) + "]"
 
 
+def param_of(dim: Any) -> str | None:
+    """The param a ``$`` dim expression reads (``"$widths[-1]"`` -> ``"widths"``), else None."""
+    m = _EXPR.match(dim) if isinstance(dim, str) else None
+    return m.group("name") if m else None
+
+
 def eval_dim(expr: str, params: Mapping[str, Any]) -> int:
     """Evaluate a ``$param`` dim expression against ``params``."""
     m = _EXPR.match(expr)

@@ -71,7 +71,8 @@ def plugin_manager(resolved: ResolvedConfig | None, registry: Registry, store: A
     return pm
 
 
-def open_store(path: str | None, create: bool = True) -> Any:
+def open_store(path: str | None) -> Any:
+    """The run store at ``path`` (default: ``$TORCHRACK_STORE`` or ./.torchrack/runs.sqlite)."""
     from torchrack._store import RunStore
 
-    return RunStore(path or RunStore.default_path()) if create else RunStore(path or RunStore.default_path())
+    return RunStore(path or RunStore.default_path())

@@ -1,0 +1,52 @@
+"""The meta-device dry run: each mismatch names both components, both shapes and the key to set."""
+
+from __future__ import annotations
+
+import pytest
+from torchrack import Registry
+from torchrack._config import apply_overrides, read_config, resolve_config
+from torchrack._pipeline import check_pipeline
+
+from ._cli import DIGITS
+
+
+@pytest.fixture(scope="module")
+def registry() -> Registry:
+    return Registry.discover(use_cache=False)
+
+
+def _problems(registry: Registry, overrides: list[str], extra_augment: dict | None = None) -> list[str]:
+    config = apply_overrides(read_config(DIGITS), overrides)
+    if extra_augment is not None:
+        config["augment"].append(extra_augment)
+    return check_pipeline(resolve_config(config, registry, "digits.toml"), registry)
+
+
+def test_the_demo_pipeline_fits(registry: Registry) -> None:
+    assert _problems(registry, []) == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "augment", "expected"),
+    [
+        (["model.head.params.in_features=512"], None,
+         "head 'linear' (model.head) input 'features' expects [N, 512] but backbone 'small_cnn' "
+         "(model.backbone) gives [N, 64] (set model.head.params.in_features = 64)"),
+        (["model.backbone.params.in_channels=3"], None,
+         "backbone 'small_cnn' (model.backbone) input 'inputs' expects [N, 3, H, W] but augmentation "
+         "'random_translate' (augment.0) gives [N, 1, 8, 8] (set model.backbone.params.in_channels = 1)"),
+        (["model.head.params.num_classes=7"], None,
+         "head 'linear' (model.head) gives logits [N, 7] but dataset 'digits' (data.dataset) has 10 "
+         "classes (set model.head.params.num_classes = 10)"),
+        ([], {"name": "mixup", "params": {"num_classes": 5}},
+         "augmentation 'mixup' (augment.1) gives soft targets [N, 5] but head 'linear' (model.head) "
+         "gives logits [N, 10]: the class counts differ (set augment.1.params.num_classes = 10)"),
+    ],
+)
+def test_mismatches_name_both_sides_and_the_fix(registry: Registry, overrides: list[str],
+                                                augment: dict | None, expected: str) -> None:
+    assert expected in _problems(registry, overrides, augment)
+
+
+def test_soft_targets_with_matching_classes_fit(registry: Registry) -> None:
+    assert _problems(registry, [], {"name": "mixup", "params": {"num_classes": 10}}) == []
