@@ -1,9 +1,11 @@
-"""``torchrack check [--strict] [--json] [--static] [--dist NAME] [--junit FILE]``: the CI gate.
+"""``torchrack check [--strict] [--json] [--static] [--dist NAME] [--junit FILE] [WHEEL...]``: the CI gate.
 
 Exit 0 when every installed plugin is usable; 1 when any is incompatible or broken (with
 ``--strict``, also on any warning: deprecated components, manifest/entry-point mismatches);
 2 on usage errors. Denied plugins are reported but are not failures: they were excluded on purpose.
-Imports of usable plugins are checked in a child process unless ``--static``.
+Imports of usable plugins are checked in a child process unless ``--static``. Given wheel files,
+it vets those instead, from their metadata and manifest alone, without installing them
+(:mod:`torchrack._wheel`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from xml.etree import ElementTree as ET
 
 from torchrack._probe import probe_imports
 from torchrack._registry import Registry
+from torchrack._settings import canonical_dist
 from torchrack._version import API_VERSION, __version__
 from torchrack._vetting import BROKEN, DENIED, INCOMPATIBLE, OK, PluginInfo
 from torchrack.cli._output import print_json
@@ -26,6 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--static", action="store_true", help="skip the import check")
     parser.add_argument("--dist", action="append", help="check only this distribution (repeatable)")
     parser.add_argument("--junit", metavar="FILE", help="also write a JUnit XML report to FILE")
+    parser.add_argument("wheels", nargs="*", metavar="WHEEL",
+                        help="vet these built wheels (.whl) instead of what is installed; nothing is installed")
 
 
 def _probe(plugins: list[PluginInfo]) -> None:
@@ -64,10 +69,15 @@ def _write_junit(path: str, plugins: list[PluginInfo], strict: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    reg = Registry.discover()
-    plugins = reg.plugins
+    if args.wheels:
+        from torchrack._wheel import installed_torch, vet_wheel
+
+        plugins, torch_version = [vet_wheel(w) for w in args.wheels], installed_torch()
+    else:
+        reg = Registry.discover()
+        plugins, torch_version = reg.plugins, reg.torch_version
     if args.dist:
-        wanted = [reg.plugin(d) for d in args.dist]
+        wanted = [next((p for p in plugins if p.canonical_name == canonical_dist(d)), None) for d in args.dist]
         missing = [d for d, p in zip(args.dist, wanted, strict=False) if p is None]
         if missing:
             print(
@@ -76,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
             )
             return 2
         plugins = [p for p in wanted if p is not None]
-    if not args.static:
+    if not args.static and not args.wheels:
         _probe(plugins)
     counts = {v: sum(p.verdict == v for p in plugins) for v in (OK, INCOMPATIBLE, BROKEN, DENIED)}
     n_warn = sum(len(p.warnings) for p in plugins if p.verdict == OK)
@@ -87,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         report: dict[str, Any] = {
             "torchrack": __version__,
             "api_version": API_VERSION,
-            "torch": reg.torch_version,
+            "torch": torch_version,
             "strict": args.strict,
             "passed": not failed,
             "counts": counts,

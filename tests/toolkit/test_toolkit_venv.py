@@ -1,0 +1,108 @@
+"""End to end, in a fresh virtual environment (not sharing this one's site-packages): a scaffolded
+plugin of every kind installs with pip and passes its own tests and `torchrack check --strict`,
+and every command of docs/plugin-authors.md runs, in order, and succeeds.
+
+One venv is shared by the tests of this module (torch==2.13.0 is installed first, explicitly, so
+pip never resolves a bare `torch`; then the core from ./core). Slow: about two minutes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+KINDS = ["dataset", "augmentation", "backbone", "head", "loss", "metric", "accelerator"]
+TORCH = "torch==2.13.0"
+DOC = ROOT / "docs" / "plugin-authors.md"
+
+#: doc command -> what the test runs instead (torchrack is installed from this checkout).
+TRANSLATE = {
+    "pip install torch": f"pip install -q {TORCH}",
+    'pip install "torchrack>=0.1,<1" pytest': f"pip install -q {ROOT / 'core'} pytest",
+}
+
+
+class Venv:
+    def __init__(self, path: Path, home: Path) -> None:
+        self.path = path
+        self.bin = path / "bin"
+        self.env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
+        self.env.update({
+            "VIRTUAL_ENV": str(path), "PATH": f"{self.bin}{os.pathsep}{os.environ.get('PATH', '')}",
+            "TORCHRACK_CACHE_DIR": str(home / "cache"), "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        })
+        for var in ("TORCHRACK_ALLOW", "TORCHRACK_DENY"):
+            self.env.pop(var, None)
+
+    def sh(self, command: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(command, shell=True, cwd=cwd, env=self.env, capture_output=True, text=True,
+                              timeout=timeout)
+        assert proc.returncode == 0, f"$ {command}\n(exit {proc.returncode})\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+        return proc
+
+
+@pytest.fixture(scope="module")
+def venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Venv]:
+    home = tmp_path_factory.mktemp("venv")
+    subprocess.run([sys.executable, "-m", "venv", str(home / "env")], check=True, timeout=300)
+    v = Venv(home / "env", home)
+    # Not this environment's packages: nothing of it is visible in the new one.
+    assert str(sys.prefix) not in v.sh("python -c 'import sys; print(sys.path)'", home).stdout
+    v.sh(f"pip install -q {TORCH}", home)  # before anything that depends on torch
+    v.sh(f"pip install -q {ROOT / 'core'} pytest", home)
+    yield v
+    shutil.rmtree(home, ignore_errors=True)
+
+
+def test_scaffolds_of_every_kind_install_and_pass_their_tests_and_check(venv: Venv, tmp_path: Path) -> None:
+    for kind in KINDS:
+        venv.sh(f"torchrack new-plugin kit-{kind} --kind {kind} --dir {tmp_path}", tmp_path)
+    venv.sh("pip install -q " + " ".join(str(tmp_path / f"kit-{k}") for k in KINDS), tmp_path)  # not editable
+    check = venv.sh("torchrack check --strict", tmp_path)
+    assert f"{len(KINDS)} ok, 0 incompatible, 0 broken, 0 denied; 0 warnings -> passed" in check.stdout
+    for kind in KINDS:
+        out = venv.sh("python -m pytest -q -p no:cacheprovider", tmp_path / f"kit-{kind}").stdout
+        m = re.search(r"(\d+) passed", out)
+        assert m and "failed" not in out and "error" not in out.lower().split("warnings summary")[0], out
+        assert int(m[1]) >= 8  # behaviour + manifest + a conformance test per check
+
+
+def doc_commands() -> list[str]:
+    """Every `$ ` line of the ```console blocks of docs/plugin-authors.md, in order."""
+    blocks = re.findall(r"```console\n(.*?)```", DOC.read_text(), flags=re.S)
+    return [line[2:].strip() for block in blocks for line in block.splitlines() if line.startswith("$ ")]
+
+
+def test_the_guide_has_commands_and_the_test_knows_its_installs() -> None:
+    commands = doc_commands()
+    assert len(commands) >= 12
+    assert all(c in commands for c in TRANSLATE)
+    assert commands[0] == "pip install torch"  # torch before torchrack, as the guide says
+
+
+def test_every_command_of_the_author_guide_runs(venv: Venv, tmp_path: Path) -> None:
+    cwd = tmp_path
+    ran = []
+    for command in doc_commands():
+        if command.startswith("cd "):
+            cwd = cwd / command[3:].strip()
+            ran.append(command)
+            continue
+        proc = venv.sh(TRANSLATE.get(command, command), cwd)
+        ran.append(command)
+        if command.startswith("pytest --torchrack-conformance"):
+            assert re.search(r"torchrack conformance: \d+ checks ran", proc.stdout), proc.stdout
+        if command.startswith("torchrack check dist/"):
+            assert "1 ok, 0 incompatible" in proc.stdout
+    assert ran == doc_commands()
+    assert (cwd / "torchrack-check.xml").is_file()
