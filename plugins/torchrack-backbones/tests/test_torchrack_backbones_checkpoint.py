@@ -102,7 +102,7 @@ def test_missing_file_and_mismatched_weights(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="does not exist"):
         CheckpointBackbone(**INNER, path=str(tmp_path / "nope.pt"))
     with pytest.raises(CheckpointError, match="'path' is required"):
-        CheckpointBackbone(**INNER)
+        CheckpointBackbone(**INNER, path="")
     path = tmp_path / "other.pt"
     torch.save(SmallCNN(widths=[4, 4]).state_dict(), path)
     with pytest.raises(CheckpointError, match="do not fit backbone"):

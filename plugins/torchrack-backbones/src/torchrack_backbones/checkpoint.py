@@ -147,9 +147,9 @@ class CheckpointBackbone(nn.Module):
     def __init__(
         self,
         *,
+        path: str,
         backbone: str = "small_cnn",
         backbone_params: Mapping[str, Any] | None = None,
-        path: str | None = None,
         format: str = "auto",
         prefix: str = "",
         freeze: bool = False,
