@@ -244,7 +244,7 @@ def evaluate(pipe: Pipeline, resolved: ResolvedConfig, registry: Registry, x: An
     import torch
 
     acc = pipe.accelerator
-    forward = pipe.forward or pipe.model
+    forward = pipe.forward if pipe.forward is not None else pipe.model
     metrics = pipe.metrics if metric_slots is None else metric_slots
     for _, m in metrics:
         m.reset()
@@ -253,14 +253,17 @@ def evaluate(pipe: Pipeline, resolved: ResolvedConfig, registry: Registry, x: An
     count = torch.zeros((), dtype=torch.float64, device=acc.device)
     with torch.no_grad():
         for start in range(0, len(x), batch_size):
-            idx = acc.shard(torch.arange(start, min(start + batch_size, len(x))))
+            # Index tensors live where the data does: no host-to-device copy per batch.
+            idx = acc.shard(torch.arange(start, min(start + batch_size, len(x)), device=x.device))
             xb, yb = acc.prepare_batch(x[idx], y[idx])
             if not xb.is_floating_point():
                 xb = xb.float()
             with _guard(resolved, registry, "model.backbone", "evaluation"), acc.autocast():
-                logits = forward(xb)
+                logits = forward(xb)  # also on an empty shard: a wrapper may run collectives
+                if not len(idx):
+                    continue
                 loss = pipe.loss(logits, yb)
-            total += loss.double() * len(idx)
+            total.add_(loss.detach(), alpha=len(idx))
             count += len(idx)
             logits = logits.float()
             for slot, m in metrics:
@@ -324,6 +327,98 @@ def call_hook(pm: Any, name: str, **kwargs: Any) -> Any:
         raise HookError(f"{name} of {who} raised {type(exc).__name__}: {exc}") from exc
 
 
+class DistributedError(TorchrackError):
+    """A collective across processes failed (a rank died, hung or lost its connection)."""
+
+
+def rank_seed(seed: int, rank: int) -> int:
+    """The seed of rank ``rank``'s own random streams: ``seed`` itself on rank 0."""
+    return seed if rank == 0 else (seed + rank * 0x9E3779B97F4A7C15) % (2**63)
+
+
+def explain_failure(acc: Any, exc: BaseException) -> str | None:
+    """What a distributed accelerator knows about a failure (e.g. which ranks stopped
+    answering), or None. Accelerators may offer ``explain_failure(exc)``; it must not raise."""
+    explain = getattr(acc, "explain_failure", None)
+    if explain is None:
+        return None
+    try:
+        why = explain(exc)
+    except Exception:  # noqa: BLE001 - a diagnosis must never hide the failure itself
+        return None
+    return str(why) if why else None
+
+
+def train_epoch(
+    pipe: Pipeline,
+    optimizer: Any,
+    x: Any,
+    y: Any,
+    perm: Any,
+    *,
+    batch_size: int,
+    steps: int,
+    generator: Any,
+    on_step: Any = None,
+    on_error: Any = None,
+) -> tuple[Any, int]:
+    """The hot loop: ``steps`` optimizer steps over the global batches of ``perm``.
+
+    Per step, in order: this process's shard of the global batch -> batch to the device ->
+    augmentations (on the device, drawing from ``generator``) -> forward and loss under the
+    accelerator's autocast -> zero grads -> backward and optimizer step. Nothing here waits for
+    the device: the loss sum stays a device tensor, and ``on_step(step, loss)`` (hooks, progress
+    bar) is called one step late, once the next step is queued, so reading the loss costs no
+    pipeline stall. Returns ``(loss_sum, seen)``: the sum of per-sample losses (a float64 tensor)
+    and the number of samples this process trained on. An exception from anything but an
+    augmentation goes through ``on_error(exc)``, which returns the exception to raise.
+    """
+    import torch
+
+    acc = pipe.accelerator
+    forward = pipe.forward if pipe.forward is not None else pipe.model
+    loss_fn, augs = pipe.loss, pipe.augs
+    shard, prepare, autocast, backward_step = (acc.shard, acc.prepare_batch, acc.autocast,
+                                               acc.backward_step)
+    zero_grad = optimizer.zero_grad
+    loss_sum = torch.zeros((), dtype=torch.float64, device=acc.device)
+    seen = 0
+    pending: tuple[int, Any] | None = None
+    try:
+        for step in range(steps):
+            idx = shard(perm[step * batch_size:(step + 1) * batch_size])
+            xb, yb = prepare(x[idx], y[idx])
+            for slot, aug in augs:  # on the batch's device, after the transfer
+                try:
+                    xb, yb = aug(xb, yb, generator=generator)
+                except Exception as exc:  # noqa: BLE001
+                    raise ComponentError(slot, "augmentation", exc) from exc
+            if not xb.is_floating_point():
+                xb = xb.float()
+            with autocast():
+                loss = loss_fn(forward(xb), yb)
+            zero_grad(set_to_none=True)
+            backward_step(loss, optimizer)
+            n = len(idx)
+            if n:  # an empty shard (last batch smaller than the world) still joins the collectives
+                loss_d = loss.detach()
+                loss_sum.add_(loss_d, alpha=n)
+                seen += n
+                if on_step is not None:
+                    if pending is not None:
+                        on_step(*pending)
+                    pending = (step, loss_d)
+        if pending is not None:
+            on_step(*pending)
+    except TorchrackError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - name the component (or the rank) at fault
+        if on_error is None:
+            raise
+        raise on_error(exc) from exc
+    return loss_sum, seen
+
+
 def fit(
     resolved: ResolvedConfig,
     registry: Registry,
@@ -379,7 +474,7 @@ def fit(
         call_hook(pm, "torchrack_run_start", run=run, config=cfg)
         if store is not None and run.id is not None:
             run.run_dir = Path(store.run_dir(run.id))
-        else:  # no store: checkpoints go to a fresh temporary folder
+        elif main:  # no store: checkpoints go to a fresh temporary folder
             run.run_dir = Path(tempfile.mkdtemp(prefix="torchrack-run-"))
         if run_cfg.get("deterministic", True):
             torch.use_deterministic_algorithms(True, warn_only=True)
@@ -390,6 +485,10 @@ def fit(
                                   data_cfg.get("train_split", "train"))
         x_eval, y_eval = _stage(resolved, "data.dataset", "load(test)", pipe.dataset.load,
                                 data_cfg.get("eval_split", "test"))
+        place = getattr(acc, "place_data", None)
+        if place is not None:  # e.g. the whole split on the GPU once, batches gathered there
+            x_train, y_train = place(x_train, y_train)
+            x_eval, y_eval = place(x_eval, y_eval)
         optimizer = build_optimizer(resolved.optimizer["name"], resolved.optimizer["params"],
                                     pipe.model.parameters())
         scheduler = build_scheduler(resolved.scheduler["name"], resolved.scheduler["params"],
@@ -407,41 +506,40 @@ def fit(
         steps = n // batch_size if drop_last else -(-n // batch_size)
         metrics: dict[str, Any] = {}
         has_step_hooks = bool(pm.hook.torchrack_train_step_end.get_hookimpls())
+        rank = int(getattr(acc, "rank", 0))
+
+        def training_error(exc: Exception) -> TorchrackError:
+            why = explain_failure(acc, exc)
+            if why is not None:
+                return DistributedError(f"training failed in a collective: {why}")
+            return ComponentError(blame(exc, resolved, registry, "model.backbone"), "training", exc)
+
         for epoch in range(start_epoch, epochs):
             call_hook(pm, "torchrack_epoch_start", run=run, epoch=epoch)
             t0 = time.perf_counter()
             # Every random draw of this epoch follows from (seed, epoch): resumable, repeatable.
+            # The order is the same on every rank (each takes its shard of every global batch);
+            # the global RNG and the augmentations draw from a stream of their own per rank.
             es = epoch_seed(seed, epoch)
-            torch.manual_seed(es)
+            rs = rank_seed(es, rank)
+            torch.manual_seed(rs)
             order = torch.Generator().manual_seed(es)
-            aug_gen = torch.Generator(device=acc.device).manual_seed(es + 1)
+            aug_gen = torch.Generator(device=acc.device).manual_seed(rs + 1)
             perm = torch.randperm(n, generator=order)
+            if perm.device != x_train.device:
+                perm = perm.to(x_train.device)
             pipe.model.train()
-            loss_sum = torch.zeros((), dtype=torch.float64, device=acc.device)
-            seen = 0
-            for step in range(steps):
-                # This process's share of the global batch (all of it in one process).
-                idx = acc.shard(perm[step * batch_size:(step + 1) * batch_size])
-                xb, yb = acc.prepare_batch(x_train[idx], y_train[idx])
-                for slot, aug in pipe.augs:  # on the batch's device, after the transfer
-                    try:
-                        xb, yb = aug(xb, yb, generator=aug_gen)
-                    except Exception as exc:  # noqa: BLE001
-                        raise ComponentError(slot, "augmentation", exc) from exc
-                if not xb.is_floating_point():
-                    xb = xb.float()
-                with _guard(resolved, registry, "model.backbone", "training"):
-                    with acc.autocast():
-                        loss = pipe.loss(pipe.forward(xb), yb)
-                    optimizer.zero_grad(set_to_none=True)
-                    acc.backward_step(loss, optimizer)
-                loss_d = loss.detach()
-                loss_sum += loss_d.double() * len(idx)
-                seen += len(idx)
-                if has_step_hooks:
-                    call_hook(pm, "torchrack_train_step_end", run=run, epoch=epoch, step=step, loss=loss_d)
-                if bar.enabled:
-                    bar.update(epoch, epochs, step + 1, steps, float(loss_d))
+            on_step = None
+            if has_step_hooks or bar.enabled:
+                def on_step(step: int, loss: Any, epoch: int = epoch) -> None:
+                    value = float(loss)
+                    if has_step_hooks:
+                        call_hook(pm, "torchrack_train_step_end", run=run, epoch=epoch, step=step,
+                                  loss=value)
+                    bar.update(epoch, epochs, step + 1, steps, value)
+            loss_sum, seen = train_epoch(pipe, optimizer, x_train, y_train, perm,
+                                         batch_size=batch_size, steps=steps, generator=aug_gen,
+                                         on_step=on_step, on_error=training_error)
             bar.end_line()
             lr = float(optimizer.param_groups[0]["lr"])
             if scheduler is not None:
@@ -461,7 +559,7 @@ def fit(
             say(f"epoch {epoch + 1}/{epochs}: " + ", ".join(
                 f"{k} {v:.4f}" for k, v in epoch_metrics.items() if isinstance(v, float))
                 + f" ({train_seconds:.1f}s)")
-            if main:
+            if main and run.run_dir is not None:
                 ckpt = run.run_dir / "checkpoint.pt"
                 atomic_save({
                     "format": 1, "epoch": epoch, "config_sha256": run.config_sha256,
@@ -487,6 +585,9 @@ def fit(
         raise
     except Exception as exc:  # noqa: BLE001 - record, then report without a traceback
         error = f"{type(exc).__name__}: {exc}"
+        why = explain_failure(acc, exc)
+        if why is not None:
+            error = f"a collective failed: {why}"
         raise TorchrackError(f"run failed: {error}") from exc
     finally:
         run.timings["ended_at"] = time.time()

@@ -8,6 +8,20 @@ between a laptop, one GPU and many processes: only the config's ``accelerator`` 
 
 Plugins register accelerators under the ``torchrack.accelerators`` entry-point group; the factory
 is called with the params from the config and returns an object with this interface.
+
+Optional members, used when present (``getattr``), so that older accelerators keep working:
+
+- ``unavailable_reason: str | None``: why ``is_available()`` said no (the trainer prints it);
+- ``distributed: bool``: True for an accelerator that runs one process per rank under torchrun
+  (``torchrack run --nproc N`` refuses any other);
+- ``place_data(inputs, targets) -> (inputs, targets)``: called once per in-memory split, e.g. to
+  keep the whole split on the GPU so that batches are gathered there;
+- ``explain_failure(exc) -> str | None``: after a failure, what the accelerator knows about it
+  (e.g. which ranks stopped answering a collective); called on every rank; must not raise.
+
+The trainer's hot loop (:func:`torchrack._trainer.train_epoch`) calls ``shard``,
+``prepare_batch``, ``autocast`` and ``backward_step`` once per step and nothing else of the
+accelerator: these should not wait for the device.
 """
 
 from __future__ import annotations
@@ -65,6 +79,10 @@ class Accelerator(Protocol):
 
 class CPUAccelerator:
     """One process on the CPU: the default when a config names no accelerator."""
+
+    name = "cpu"
+    distributed = False
+    unavailable_reason: str | None = None
 
     def __init__(self, threads: int | None = None) -> None:
         import torch
