@@ -205,6 +205,9 @@ class Normalize(Augmentation):
         _require(len(mean) >= 1 and len(std) >= 1, self.name, "mean and std need at least one value")
         _require(all(s > 0 for s in std), self.name, f"std values must be > 0, found {std}")
         self.mean, self.std = mean, std
+        # (device, dtype, integer input) -> (bias, weight): built once per device, so a step on
+        # a GPU never waits for a host-to-device copy of mean and std.
+        self._affine: dict[tuple[str, torch.dtype, bool], tuple[Tensor, Tensor]] = {}
 
     def forward(self, inputs: Tensor, targets: Tensor, generator: torch.Generator) -> Batch:
         channels = inputs.shape[1]
@@ -214,7 +217,18 @@ class Normalize(Augmentation):
                     f"{self.name}: {label} has {len(values)} values, expected 1 or one per channel "
                     f"({channels}, from inputs {list(inputs.shape)})"
                 )
-        return F.normalize(inputs, self.mean, self.std), targets
+        if inputs.device.type == "meta":
+            return F.normalize(inputs, self.mean, self.std), targets
+        integer = not inputs.is_floating_point()
+        dtype = torch.float32 if integer else inputs.dtype
+        key = (str(inputs.device), dtype, integer)
+        if key not in self._affine:
+            m = torch.as_tensor(self.mean, dtype=dtype, device=inputs.device).reshape(1, -1, 1, 1)
+            s = torch.as_tensor(self.std, dtype=dtype, device=inputs.device).reshape(1, -1, 1, 1)
+            self._affine[key] = (-m / s, (1.0 / 255.0 if integer else 1.0) / s)
+        bias, weight = self._affine[key]
+        x = inputs.to(dtype) if integer else inputs
+        return torch.addcmul(bias, x, weight), targets  # same arithmetic as F.normalize
 
     def __call__(self, inputs: Tensor, targets: Tensor, generator: torch.Generator | None = None) -> Batch:
         self._check(inputs, targets)
