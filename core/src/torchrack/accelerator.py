@@ -27,7 +27,6 @@ accelerator: these should not wait for the device.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from typing import Any, Protocol, runtime_checkable
 
 
@@ -78,7 +77,12 @@ class Accelerator(Protocol):
 
 
 class CPUAccelerator:
-    """One process on the CPU: the default when a config names no accelerator."""
+    """One process on the CPU: the default when a config names no accelerator.
+
+    ``threads`` sets ``torch.set_num_threads`` at setup (None: torch's default, one per core, or
+    ``OMP_NUM_THREADS``); teardown restores the previous count. The ``cpu`` component of
+    torchrack-accelerators is this class with its params checked.
+    """
 
     name = "cpu"
     distributed = False
@@ -91,6 +95,7 @@ class CPUAccelerator:
         self.rank = 0
         self.world_size = 1
         self.threads = threads
+        self._previous_threads: int | None = None
 
     @property
     def is_main(self) -> bool:
@@ -102,16 +107,23 @@ class CPUAccelerator:
     def describe(self) -> dict[str, Any]:
         import torch
 
-        return {"name": "cpu", "device": "cpu", "threads": torch.get_num_threads(), "world_size": 1}
+        threads = self.threads if self.threads is not None else torch.get_num_threads()
+        return {"name": self.name, "device": "cpu", "precision": "fp32", "threads": threads,
+                "world_size": 1}
 
     def setup(self) -> None:
-        if self.threads:
+        if self.threads is not None:
             import torch
 
+            self._previous_threads = torch.get_num_threads()
             torch.set_num_threads(self.threads)
 
     def teardown(self) -> None:
-        return None
+        if self._previous_threads is not None:
+            import torch
+
+            torch.set_num_threads(self._previous_threads)
+            self._previous_threads = None
 
     def prepare_model(self, model: Any) -> Any:
         return model.to(self.device)
@@ -119,9 +131,8 @@ class CPUAccelerator:
     def prepare_batch(self, inputs: Any, targets: Any) -> tuple[Any, Any]:
         return inputs, targets
 
-    @contextlib.contextmanager
-    def autocast(self) -> Iterator[None]:
-        yield
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        return contextlib.nullcontext()
 
     def backward_step(self, loss: Any, optimizer: Any) -> None:
         loss.backward()
@@ -135,3 +146,6 @@ class CPUAccelerator:
 
     def barrier(self) -> None:
         return None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(threads={self.threads!r})"

@@ -146,3 +146,29 @@ def gpu_description(index: int) -> dict[str, Any]:
                 "gpu_memory_gib": round(props.total_memory / 2**30, 1), "cuda": torch.version.cuda}
     except Exception as exc:  # noqa: BLE001 - describe() is for the record; never fail a run on it
         return {"gpu": None, "gpu_error": f"{type(exc).__name__}: {exc}"}
+
+
+#: Largest share of the free GPU memory a whole dataset split may take to be moved there once.
+DATA_MEMORY_SHARE = 0.4
+
+
+def place_split(inputs: torch.Tensor, targets: torch.Tensor,
+                device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """A whole split moved to the GPU ``device`` once, when it fits; else left as it is."""
+    size = inputs.numel() * inputs.element_size() + targets.numel() * targets.element_size()
+    try:
+        free, _ = torch.cuda.mem_get_info(device)
+    except Exception:  # noqa: BLE001 - no estimate: keep the data on the host
+        return inputs, targets
+    if size > DATA_MEMORY_SHARE * free:
+        return inputs, targets
+    return inputs.to(device), targets.to(device)
+
+
+def to_device(t: torch.Tensor, device: torch.device, non_blocking: bool) -> torch.Tensor:
+    """``t`` on ``device``; host tensors go through pinned memory when ``non_blocking``."""
+    if t.device == device:
+        return t
+    if non_blocking and device.type == "cuda" and t.device.type == "cpu":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)

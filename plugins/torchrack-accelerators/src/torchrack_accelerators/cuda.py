@@ -30,10 +30,11 @@ from torchrack_accelerators._base import (
     gpu_description,
     grad_scaler,
     place_model,
+    place_split,
+    to_device,
 )
 
 #: ``data_on_device`` keeps a split on the GPU only while it takes at most this share of free memory.
-DATA_MEMORY_SHARE = 0.4
 
 
 class CUDAAccelerator:
@@ -122,24 +123,11 @@ class CUDAAccelerator:
         """A whole split: moved to the GPU once when ``data_on_device`` and it fits, else as is."""
         if not self.data_on_device:
             return inputs, targets
-        size = inputs.numel() * inputs.element_size() + targets.numel() * targets.element_size()
-        try:
-            free, _ = torch.cuda.mem_get_info(self.device)
-        except Exception:  # noqa: BLE001 - no estimate: keep the data on the host
-            return inputs, targets
-        if size > DATA_MEMORY_SHARE * free:
-            return inputs, targets
-        return inputs.to(self.device), targets.to(self.device)
+        return place_split(inputs, targets, self.device)
 
     def prepare_batch(self, inputs: Any, targets: Any) -> tuple[Any, Any]:
-        return self._to_device(inputs), self._to_device(targets)
-
-    def _to_device(self, t: Any) -> Any:
-        if t.device == self.device:
-            return t
-        if self.non_blocking and t.device.type == "cpu":
-            return t.pin_memory().to(self.device, non_blocking=True)
-        return t.to(self.device)
+        return (to_device(inputs, self.device, self.non_blocking),
+                to_device(targets, self.device, self.non_blocking))
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
         ctx: contextlib.AbstractContextManager[Any] = autocast_context("cuda", self.precision)

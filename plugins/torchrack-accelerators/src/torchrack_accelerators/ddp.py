@@ -43,6 +43,8 @@ from torchrack_accelerators._base import (
     gpu_description,
     grad_scaler,
     place_model,
+    place_split,
+    to_device,
 )
 
 #: Seconds a failed collective waits at most for the other ranks in the diagnosing barrier.
@@ -250,26 +252,11 @@ class DDPAccelerator:
         """A whole split, moved to this rank's GPU once when ``data_on_device`` (CUDA only)."""
         if self.device.type != "cuda" or not self.data_on_device:
             return inputs, targets
-        from torchrack_accelerators.cuda import DATA_MEMORY_SHARE
-
-        size = inputs.numel() * inputs.element_size() + targets.numel() * targets.element_size()
-        try:
-            free, _ = torch.cuda.mem_get_info(self.device)
-        except Exception:  # noqa: BLE001
-            return inputs, targets
-        if size > DATA_MEMORY_SHARE * free:
-            return inputs, targets
-        return inputs.to(self.device), targets.to(self.device)
+        return place_split(inputs, targets, self.device)
 
     def prepare_batch(self, inputs: Any, targets: Any) -> tuple[Any, Any]:
-        return self._to_device(inputs), self._to_device(targets)
-
-    def _to_device(self, t: Any) -> Any:
-        if t.device == self.device:
-            return t
-        if self.non_blocking and self.device.type == "cuda" and t.device.type == "cpu":
-            return t.pin_memory().to(self.device, non_blocking=True)
-        return t.to(self.device)
+        return (to_device(inputs, self.device, self.non_blocking),
+                to_device(targets, self.device, self.non_blocking))
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
         ctx: contextlib.AbstractContextManager[Any] = autocast_context(self.device.type, self.precision)
