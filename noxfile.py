@@ -69,5 +69,8 @@ def demo(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Every benchmark (each prints one JSON line per configuration)."""
     _install_all(session)
+    # kornia is the augment benchmark's reference, installed here only; --no-deps so that pip
+    # cannot swap the pinned torch for another build.
+    session.install("--no-deps", "kornia", "kornia-rs")
     for script in sorted((ROOT / "benchmarks").glob("*.py")):
         session.run("python", str(script), *session.posargs)
