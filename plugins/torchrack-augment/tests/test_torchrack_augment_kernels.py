@@ -120,3 +120,18 @@ def test_fill_values_uint8() -> None:
     out = F.erase(x, torch.tensor([1]), torch.tensor([0]), torch.tensor([1]), torch.tensor([2]), value=7)
     assert out[:, 1].tolist() == [[[100, 100], [7, 7]]]
     assert int(x.min()) == 100
+
+
+@pytest.mark.parametrize(("dtype", "fill"), [(torch.float32, 0.0), (torch.float32, 2.5), (torch.uint8, 0.0)])
+def test_the_padded_crop_used_on_accelerators_equals_the_masked_crop(dtype: torch.dtype, fill: float) -> None:
+    # crop() takes the pad-then-gather path off the CPU; both paths must give the same pixels.
+    from torchrack_augment.functional import _crop_padded
+
+    g = torch.Generator().manual_seed(3)
+    x = (torch.rand(6, 3, 9, 7, generator=g) * 200).to(dtype)
+    top = torch.randint(0, 9, (6,), generator=g)
+    left = torch.randint(0, 7, (6,), generator=g)
+    masked = F.crop(x, top, left, 8, 6, padding=4, fill=fill)
+    padded = _crop_padded(x, top, left, 8, 6, 4, fill)
+    assert padded.dtype == masked.dtype
+    assert torch.equal(padded, masked)

@@ -29,11 +29,27 @@ __all__ = [
 ]
 
 
+_ARANGES: dict[tuple[int, str, bool], Tensor] = {}
+
+
+def _arange(size: int, device: torch.device, reverse: bool = False) -> Tensor:
+    """``arange(size)`` (or its reverse) on ``device``, built once: a GPU step launches no kernel
+    for it. Callers never write into the result."""
+    if device.type == "meta":
+        ar = torch.arange(size, device=device)
+        return size - 1 - ar if reverse else ar
+    key = (size, str(device), reverse)
+    cached = _ARANGES.get(key)
+    if cached is None:
+        ar = torch.arange(size, device=device)
+        cached = _ARANGES[key] = size - 1 - ar if reverse else ar
+    return cached
+
+
 def _flip(inputs: Tensor, flags: Tensor, dim: int) -> Tensor:
-    size = inputs.shape[dim]
-    ar = torch.arange(size, device=inputs.device)
+    size, dev = inputs.shape[dim], inputs.device
     # Per-sample source index along ``dim``: reversed where flagged; one gather, no full flip copy.
-    index = torch.where(flags.to(torch.bool).reshape(-1, 1), size - 1 - ar, ar)  # [N, size]
+    index = torch.where(flags.reshape(-1, 1).bool(), _arange(size, dev, True), _arange(size, dev))
     shape = [inputs.shape[0]] + [1] * (inputs.dim() - 1)
     shape[dim] = size
     return inputs.gather(dim, index.reshape(shape).expand(inputs.shape))
@@ -116,9 +132,27 @@ def crop(
     ``[0, H + 2 * padding - height]``; the padding itself is never materialized.
     """
     dev = inputs.device
-    rows = top.reshape(-1, 1) - padding + torch.arange(height, device=dev)
-    cols = left.reshape(-1, 1) - padding + torch.arange(width, device=dev)
+    if (padding_mode == "zeros" and padding > 0 and dev.type != "cpu"
+            and (fill == 0 or inputs.is_floating_point())):
+        # On an accelerator, per-op launch cost dominates: pad once (a small copy), then one
+        # gather with in-bounds indices: a third of the operations of the masked path below.
+        return _crop_padded(inputs, top, left, height, width, padding, fill)
+    rows = top.reshape(-1, 1) - padding + _arange(height, dev)
+    cols = left.reshape(-1, 1) - padding + _arange(width, dev)
     return sample_window(inputs, rows, cols, padding_mode, fill)
+
+
+def _crop_padded(inputs: Tensor, top: Tensor, left: Tensor, height: int, width: int,
+                 padding: int, fill: float) -> Tensor:
+    """:func:`crop` with zero (``fill``) padding, by padding the batch then one gather."""
+    n, c, _, w = inputs.shape
+    dev = inputs.device
+    padded = torch.nn.functional.pad(inputs, (padding,) * 4, value=fill)
+    full_w = w + 2 * padding
+    index = ((top.reshape(-1, 1, 1) + _arange(height, dev).reshape(1, -1, 1)) * full_w
+             + (left.reshape(-1, 1, 1) + _arange(width, dev).reshape(1, 1, -1)))
+    out = padded.reshape(n, c, -1).gather(2, index.reshape(n, 1, -1).expand(n, c, -1))
+    return out.reshape(n, c, height, width)
 
 
 def translate(
