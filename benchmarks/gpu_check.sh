@@ -16,7 +16,7 @@
 # Environment: PYTHON (default python3; a virtualenv that holds torch is used as it is),
 # GPU_CHECK_ALLOW_CPU=1 (a dry run of the script on a machine without a GPU), GPU_CHECK_SKIP_TESTS=1, GPU_CHECK_SKIP_BENCH=1,
 # GPU_CHECK_BENCH_ARGS (extra benchmark arguments), GPU_CHECK_BENCH_TIMEOUT (seconds, default 250),
-# GPU_CHECK_TEST_TIMEOUT (seconds, default 200). Worst case about 8 minutes; expected 5 to 6.
+# GPU_CHECK_TEST_TIMEOUT (seconds, default 200), GPU_CHECK_PROFILE=1 (also run benchmarks/cuda_step_profile.py). Worst case about 8 minutes; expected 5 to 6.
 set -u
 cd "$(dirname "$0")/.." || exit 2
 ROOT=$(pwd)
@@ -129,6 +129,11 @@ if [ "${GPU_CHECK_SKIP_BENCH:-0}" != 1 ]; then
   step "benchmark: modular vs monolithic, cuda (fp32-eager, then tuned)"
   timeout "${GPU_CHECK_BENCH_TIMEOUT:-250}" "$VPY" benchmarks/modular_vs_monolithic.py cuda ${GPU_CHECK_BENCH_ARGS:-} | tee "$OUTDIR/bench.jsonl"
   BENCH_RC=${PIPESTATUS[0]}
+fi
+
+if [ "${GPU_CHECK_PROFILE:-0}" = 1 ]; then
+  step "profile: host launch time vs step time (benchmarks/cuda_step_profile.py)"
+  timeout 200 "$VPY" benchmarks/cuda_step_profile.py | tee "$OUTDIR/profile.jsonl"
 fi
 
 TEST_RC=skipped
