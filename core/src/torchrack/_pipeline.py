@@ -50,18 +50,24 @@ def instantiate(slot: Slot, registry: Registry, device: Any = None) -> Any:
     """Import (on first use) and construct the component of ``slot`` with its params."""
     assert slot.info is not None
     factory = registry.load(slot.info)
-    try:
-        ctx: Any = contextlib.nullcontext()
-        if device is not None:
-            import torch
+    ctx: Any = contextlib.nullcontext()
+    if device is not None:
+        import torch
 
-            ctx = torch.device(device)
-        with ctx:
-            return factory(**slot.params)
+        ctx = torch.device(device)
+    with ctx:
+        return call_component(slot, "construction", factory, **slot.params)
+
+
+def call_component(slot: Slot, stage: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)``; a failure becomes a :class:`ComponentError` naming ``slot``'s
+    component, its distribution and ``stage``. torchrack's own errors pass through unchanged."""
+    try:
+        return fn(*args, **kwargs)
     except TorchrackError:
         raise
-    except Exception as exc:  # noqa: BLE001 - a plugin's constructor may raise anything
-        raise ComponentError(slot, "construction", exc) from exc
+    except Exception as exc:  # noqa: BLE001 - a plugin may raise anything
+        raise ComponentError(slot, stage, exc) from exc
 
 
 @dataclass
@@ -154,15 +160,6 @@ class _Checker:
         return None, None
 
 
-def _call(slot: Slot, stage: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-    try:
-        return fn(*args, **kwargs)
-    except TorchrackError:
-        raise
-    except Exception as exc:  # noqa: BLE001
-        raise ComponentError(slot, stage, exc) from exc
-
-
 def check_pipeline(resolved: ResolvedConfig, registry: Registry, n: int = DRY_RUN_BATCH) -> list[str]:
     """Dry-run the composed pipeline and return every contract problem (empty when it fits)."""
     import torch
@@ -172,7 +169,7 @@ def check_pipeline(resolved: ResolvedConfig, registry: Registry, n: int = DRY_RU
     assert ds_slot.info is not None
     dataset = instantiate(ds_slot, registry)
     split = resolved.config["data"].get("train_split", "train")
-    x_all, y_all = _call(ds_slot, f"load({split!r})", dataset.load, split)
+    x_all, y_all = call_component(ds_slot, f"load({split!r})", dataset.load, split)
     outs = ds_slot.info.outputs
     x = _Tensor(x_all[:n], ds_slot, outs.get("inputs"))
     y = _Tensor(y_all[:n], ds_slot, outs.get("targets"))
@@ -188,7 +185,7 @@ def check_pipeline(resolved: ResolvedConfig, registry: Registry, n: int = DRY_RU
         if not ok:
             return c.problems
         aug = instantiate(slot, registry)
-        xv, yv = _call(slot, "a dry run", aug, x.value, y.value, generator=gen)
+        xv, yv = call_component(slot, "a dry run", aug, x.value, y.value, generator=gen)
         x, y = _Tensor(xv, slot, outs.get("inputs")), _Tensor(yv, slot, outs.get("targets"))
         c.check(slot, "output", "inputs", outs.get("inputs"), x)
         c.check(slot, "output", "targets", outs.get("targets"), y)
@@ -204,7 +201,7 @@ def check_pipeline(resolved: ResolvedConfig, registry: Registry, n: int = DRY_RU
         if not c.check(slot, "input", in_name, slot.info.inputs.get(in_name), prev):
             return c.problems
         module = instantiate(slot, registry, device=meta)
-        out = _call(slot, "a dry run on the meta device", module, prev.value)
+        out = call_component(slot, "a dry run on the meta device", module, prev.value)
         prev = _Tensor(out, slot, slot.info.outputs.get(out_name))
         if not c.check(slot, "output", out_name, slot.info.outputs.get(out_name), prev):
             return c.problems
@@ -227,7 +224,7 @@ def check_pipeline(resolved: ResolvedConfig, registry: Registry, n: int = DRY_RU
     ok = c.check(slot, "input", "targets", slot.info.inputs.get("targets"), y_meta) and ok
     if ok:
         loss_fn = instantiate(slot, registry, device=meta)
-        loss = _call(slot, "a dry run on the meta device", loss_fn, prev.value, y_meta.value)
+        loss = call_component(slot, "a dry run on the meta device", loss_fn, prev.value, y_meta.value)
         c.check(slot, "output", "loss", slot.info.outputs.get("loss"), _Tensor(loss, slot, None))
     classes = getattr(dataset, "num_classes", None)
     head = resolved.slot("model.head")

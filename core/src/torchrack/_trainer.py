@@ -25,7 +25,7 @@ from torchrack._environment import environment
 from torchrack._errors import TorchrackError
 from torchrack._hashing import component_sha256
 from torchrack._optim import build_optimizer, build_scheduler
-from torchrack._pipeline import ComponentError, instantiate
+from torchrack._pipeline import ComponentError, call_component, instantiate
 from torchrack._redact import redact
 from torchrack._registry import Registry
 
@@ -286,15 +286,6 @@ def _call_metric(slot: Slot, fn: Any, *args: Any) -> None:
         raise ComponentError(slot, "update()", exc) from exc
 
 
-def _stage(resolved: ResolvedConfig, role: str, stage: str, fn: Any, *args: Any) -> Any:
-    try:
-        return fn(*args)
-    except TorchrackError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - name the component that failed
-        raise ComponentError(resolved.slot(role), stage, exc) from exc
-
-
 def sensitive_paths(resolved: ResolvedConfig) -> list[str]:
     """Dotted config paths of params whose schema marks them ``"x-sensitive": true``."""
     out = []
@@ -481,10 +472,10 @@ def fit(
 
         # 1. Build: data, augmentations, model (weights seeded), loss, metrics, optimizer.
         pipe = build(resolved, registry, seed, acc)
-        x_train, y_train = _stage(resolved, "data.dataset", "load(train)", pipe.dataset.load,
-                                  data_cfg.get("train_split", "train"))
-        x_eval, y_eval = _stage(resolved, "data.dataset", "load(test)", pipe.dataset.load,
-                                data_cfg.get("eval_split", "test"))
+        x_train, y_train = call_component(resolved.slot("data.dataset"), "load(train)",
+                                          pipe.dataset.load, data_cfg.get("train_split", "train"))
+        x_eval, y_eval = call_component(resolved.slot("data.dataset"), "load(test)",
+                                        pipe.dataset.load, data_cfg.get("eval_split", "test"))
         place = getattr(acc, "place_data", None)
         if place is not None:  # e.g. the whole split on the GPU once, batches gathered there
             x_train, y_train = place(x_train, y_train)
