@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,7 @@ import pytest
 from torchrack._redact import REDACTED, is_sensitive_key, redact, scrub, secret_values
 from torchrack._store import RunStore
 from torchrack._tracker import StoreTracker
+from torchrack._trainer import Run
 from torchrack.hookspecs import plugin_manager
 
 from ._store_helpers import SECRET, assert_valid, make_record
@@ -98,31 +98,14 @@ def test_seq_continues_across_stores_and_torn_lines(store: RunStore) -> None:
 
 # -- the tracker -----------------------------------------------------------------------------------
 
-@dataclass
-class FakeRun:
-    """The duck-typed run object the trainer hands to hooks."""
-
-    name: str
-    config: dict[str, Any]
-    config_sha256: str
-    components: list[dict[str, Any]]
-    environment: dict[str, Any]
-    seed: int
-    resume_of: str | None = None
-    id: str | None = None
-    final_metrics: dict[str, Any] = field(default_factory=dict)
-    timings: dict[str, Any] = field(default_factory=dict)
-    checkpoint: str | None = None
-
-
-def _fake_run(resume_of: str | None = None) -> FakeRun:
+def _fake_run(resume_of: str | None = None) -> Run:
     rec = make_record()
-    return FakeRun(rec["name"], rec["config"], rec["config_sha256"], rec["components"],
+    return Run(rec["name"], rec["config"], rec["config_sha256"], rec["components"],
                    rec["environment"], rec["seed"], resume_of=resume_of,
                    timings={"started_at": 1000.0, "ended_at": None})
 
 
-def _train(pm: Any, run: FakeRun, epochs: range, *, fail_at: int | None = None) -> None:
+def _train(pm: Any, run: Run, epochs: range, *, fail_at: int | None = None) -> None:
     pm.hook.torchrack_run_start(run=run, config=run.config)
     for epoch in epochs:
         pm.hook.torchrack_epoch_start(run=run, epoch=epoch)
