@@ -50,7 +50,7 @@ def typecheck(session: nox.Session) -> None:
 def isolation(session: nox.Session, plugin: str) -> None:
     """One plugin alone with the core in a fresh virtualenv: it must install and pass its tests."""
     session.install(TORCH)
-    session.install("pytest>=8")
+    session.install("pytest>=8", "pytest-timeout>=2.2")
     session.install("./core", f"./plugins/{plugin}")  # its own dependencies, nothing else
     session.run("torchrack", "check", "--strict")
     session.run("pytest", f"plugins/{plugin}/tests", "-p", "no:cacheprovider",

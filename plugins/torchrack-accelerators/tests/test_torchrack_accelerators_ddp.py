@@ -148,3 +148,38 @@ def test_a_world_of_one_trains_exactly_like_the_builtin_cpu_accelerator() -> Non
     assert runs[1].environment["accelerator"]["name"] == "ddp"
     assert runs[0].final_metrics == runs[1].final_metrics
     assert not dist.is_initialized()
+
+
+_CYCLES = r"""
+import sys, torch
+from torchrack_accelerators.ddp import DDPAccelerator
+for i in range(int(sys.argv[1])):
+    acc = DDPAccelerator(device="cpu")
+    acc.setup()
+    model = acc.prepare_model(torch.nn.Linear(4, 3))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    acc.backward_step(model(torch.randn(8, 4)).sum(), opt)
+    acc.teardown()
+    del model, opt  # the DDP Reducer's reference to the process group goes here
+    print(i, flush=True)
+"""
+
+
+def test_teardown_then_dropping_the_model_never_deadlocks(tmp_path) -> None:
+    """Regression: before ddp.py retired its process groups, dropping a DDP model after teardown
+    hung in ~ProcessGroupGloo within about 30 of these cycles (torch 2.13, see ddp._RETIRED)."""
+    import subprocess
+    import sys
+
+    cycles = 150
+    script = tmp_path / "cycles.py"
+    script.write_text(_CYCLES)
+    try:
+        done = subprocess.run([sys.executable, str(script), str(cycles)], capture_output=True,
+                              text=True, timeout=60)
+    except subprocess.TimeoutExpired as exc:
+        out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        last = out.split()[-1] if out.split() else "none"
+        pytest.fail(f"setup/backward/teardown/del deadlocked after cycle {last} of {cycles}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-1] == str(cycles - 1)

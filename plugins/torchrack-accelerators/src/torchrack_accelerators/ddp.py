@@ -19,11 +19,13 @@ plain ``torchrack run``) it is one process, world size 1, through the same code 
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import datetime
 import inspect
 import os
 import re
+import threading
 from typing import Any
 
 import torch
@@ -49,6 +51,43 @@ from torchrack_accelerators._base import (
 
 #: Seconds a failed collective waits at most for the other ranks in the diagnosing barrier.
 DIAGNOSIS_TIMEOUT = 20.0
+
+
+# Process groups that teardown took out of use, kept alive until it is safe to free them.
+#
+# Why: since PyTorch 2.11 every ``backward()`` stashes a ``contextvars.Context`` in thread-local
+# storage (pytorch/pytorch#173568), and each gloo work item started from a DDP hook copies that
+# storage. Such a work item may be destroyed on gloo's ``pt_gloo_runloop`` thread, which then needs
+# the GIL. If the last reference to the process group is the DDP ``Reducer``'s, dropping the model
+# runs ``~ProcessGroupGloo`` (which joins that thread) with the GIL held: a deadlock, seen here in
+# about one teardown in twenty (pytorch/pytorch#56297 describes the class of bug; #180700 and
+# #182083 fix related paths). Holding the Python ``ProcessGroup`` here makes its own destructor,
+# which releases the GIL, the one that frees the group: at the next ``setup()`` or at exit.
+_RETIRED: list[Any] = []
+_RETIRED_LOCK = threading.Lock()
+
+
+def _retire(group: Any) -> None:
+    if group is not None:
+        with _RETIRED_LOCK:
+            _RETIRED.append(group)
+
+
+def release_retired_groups() -> int:
+    """Free the process groups that ``teardown()`` retired; returns how many were held.
+
+    Called by ``setup()`` and at interpreter exit; call it yourself only after the DDP models built
+    on those groups are gone or idle.
+    """
+    with _RETIRED_LOCK:
+        groups = list(_RETIRED)
+        _RETIRED.clear()
+    count = len(groups)
+    del groups  # the ProcessGroup destructor releases the GIL while it joins gloo's threads
+    return count
+
+
+atexit.register(release_retired_groups)
 
 
 def _env_int(name: str, default: int) -> int:
@@ -199,6 +238,7 @@ class DDPAccelerator:
             torch.backends.cudnn.benchmark = self.cudnn_benchmark
         self._scaler = grad_scaler(self.device.type, self.precision)
         timeout = datetime.timedelta(seconds=self.timeout)
+        release_retired_groups()
         if not dist.is_initialized():
             if self.launched:
                 dist.init_process_group(self.backend, rank=self.rank, world_size=self.world_size,
@@ -216,6 +256,8 @@ class DDPAccelerator:
         import torch.distributed as dist
 
         if self._owns_group and dist.is_initialized():
+            _retire(dist.distributed_c10d._get_default_group())
+            _retire(self._side_group)
             with contextlib.suppress(Exception):
                 dist.destroy_process_group()
         self._owns_group = False
