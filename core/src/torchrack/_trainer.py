@@ -267,23 +267,15 @@ def evaluate(pipe: Pipeline, resolved: ResolvedConfig, registry: Registry, x: An
             count += len(idx)
             logits = logits.float()
             for slot, m in metrics:
-                _call_metric(slot, m.update, logits, yb)
+                call_component(slot, "update()", m.update, logits, yb)
     sums = acc.reduce_sum({"total": total, "count": count})
     out: dict[str, Any] = {"eval_loss": float(sums["total"] / sums["count"].clamp(min=1))}
     for slot, m in metrics:
-        try:
-            m.load_state(acc.reduce_sum(m.state()))
-            out.update(m.compute())
-        except Exception as exc:  # noqa: BLE001
-            raise ComponentError(slot, "compute()", exc) from exc
+        state = call_component(slot, "state()", m.state)
+        reduced = acc.reduce_sum(state)  # a failed collective is the accelerator's, not the metric's
+        call_component(slot, "load_state()", m.load_state, reduced)
+        out.update(call_component(slot, "compute()", m.compute))
     return out
-
-
-def _call_metric(slot: Slot, fn: Any, *args: Any) -> None:
-    try:
-        fn(*args)
-    except Exception as exc:  # noqa: BLE001
-        raise ComponentError(slot, "update()", exc) from exc
 
 
 def sensitive_paths(resolved: ResolvedConfig) -> list[str]:
