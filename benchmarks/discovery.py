@@ -6,6 +6,8 @@ a package holding ``torchrack-manifest.json`` and a module) in a temporary direc
 
 - ``A``:  ``python -m torchrack list --json`` with the discovery cache warm;
 - ``A2``: the same with ``TORCHRACK_NO_CACHE=1`` (full scan, manifests validated);
+- ``A3``: the same right after one more plugin was installed (the cache is stale: the unchanged
+  distributions' facts are reused from it, only the new one is read and validated);
 - ``B``:  a plain script that calls ``importlib.metadata.entry_points`` for the eight groups;
 - ``B1``: a stricter baseline: one ``entry_points()`` call (one scan), then ``select`` per group;
 - ``C``:  pluggy's ``PluginManager.load_setuptools_entrypoints`` for each group (imports every
@@ -14,7 +16,7 @@ a package holding ``torchrack-manifest.json`` and a module) in a temporary direc
 
 A, B, B1 and C all see the same ``sys.path`` (the synthetic folder plus the environment).
 
-Prints one JSON line per N with the medians (seconds) and the ratios A/B, A2/B, C/B and A/B1.
+Prints one JSON line per N with the medians (seconds) and the ratios A/B, A2/B, A3/B, C/B and A/B1.
 Target at N = 1000: A/B <= 1.5 (and, as a harder bar, A/B1 <= 1.5).
 
     python benchmarks/discovery.py [--sizes 10,100,1000] [--repeats 7]
@@ -101,9 +103,10 @@ def _manifest(i: int) -> dict[str, object]:
     }
 
 
-def build(root: Path, n: int) -> None:
-    """Write ``n`` plugin distributions under ``root``; backdate every mtime so they are cacheable."""
-    for i in range(n):
+def build(root: Path, n: int, start: int = 0) -> None:
+    """Write ``n`` plugin distributions under ``root`` (numbered from ``start``); backdate every
+    mtime so they are cacheable."""
+    for i in range(start, start + n):
         dist, pkg = f"synth-plugin-{i}", f"synth_plugin_{i}"
         info = root / f"synth_plugin_{i}-1.0.{i}.dist-info"
         info.mkdir()
@@ -131,10 +134,12 @@ def build(root: Path, n: int) -> None:
             f"{info.name}/METADATA,,\n{info.name}/entry_points.txt,,\n{info.name}/RECORD,,\n"
         )
     past = time.time() - 60
-    for dirpath, _, files in os.walk(root):
-        for f in files:
-            os.utime(os.path.join(dirpath, f), (past, past))
-        os.utime(dirpath, (past, past))
+    for i in range(start, start + n):  # only what this call wrote: older stamps stay as they are
+        for folder in (root / f"synth_plugin_{i}-1.0.{i}.dist-info", root / f"synth_plugin_{i}"):
+            for f in folder.iterdir():
+                os.utime(f, (past, past))
+            os.utime(folder, (past, past))
+    os.utime(root, (past, past))
 
 
 def _time(cmd: list[str], env: dict[str, str], cwd: str) -> float:
@@ -178,8 +183,10 @@ def measure(n: int, repeats: int) -> dict[str, object]:
             raise SystemExit("the warm-up did not write the discovery cache")
         for cmd, env in cases.values():  # one warm-up each (OS file cache, .pyc files)
             _time(cmd, env, str(cwd))
-        times: dict[str, list[float]] = {k: [] for k in cases}
-        for _ in range(repeats):  # interleaved rounds: A, A2, B, C, A, A2, B, C, ...
+        times: dict[str, list[float]] = {k: [] for k in [*cases, "A3"]}
+        for r in range(repeats):  # interleaved rounds: A3, A, A2, B, C, A3, A, A2, B, C, ...
+            build(root, 1, start=n + r)  # "install" one more plugin, then list
+            times["A3"].append(_time(cases["A"][0], base, str(cwd)))
             for key, (cmd, env) in cases.items():
                 times[key].append(_time(cmd, env, str(cwd)))
     med = {k: statistics.median(v) for k, v in times.items()}
@@ -190,6 +197,7 @@ def measure(n: int, repeats: int) -> dict[str, object]:
         "median_s": {k: round(v, 4) for k, v in med.items()},
         "ratio_A_B": round(med["A"] / med["B"], 3),
         "ratio_A2_B": round(med["A2"] / med["B"], 3),
+        "ratio_A3_B": round(med["A3"] / med["B"], 3),
         "ratio_C_B": round(med["C"] / med["B"], 3),
         "ratio_A_B1": round(med["A"] / med["B1"], 3),
         "python": platform.python_version(),

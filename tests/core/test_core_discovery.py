@@ -127,3 +127,56 @@ def test_metadata_body_is_not_read_as_headers(site: FakeSite) -> None:
     site.add("acme-losses", requires=["torchrack>=0.1"])
     (dist,) = scan(use_cache=False, path=[site.path]).dists
     assert dist.name == "acme-losses" and dist.requires == ["torchrack>=0.1"]
+
+
+def _count_manifest_reads(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
+    import torchrack._discovery as discovery
+
+    reads: list[str | None] = []
+    real = discovery._read_manifest
+
+    def counting(path: str | None):  # type: ignore[no-untyped-def]
+        reads.append(path)
+        return real(path)
+
+    monkeypatch.setattr(discovery, "_read_manifest", counting)
+    return reads
+
+
+def test_after_an_install_only_the_new_distribution_is_read(
+    site: FakeSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for dist in ("acme-losses", "acme-heads", "acme-metrics"):
+        site.add(dist)
+    site.backdate()
+    first = scan(path=[site.path])
+    reads = _count_manifest_reads(monkeypatch)
+    site.add("acme-backbones")
+    again = scan(path=[site.path])
+    assert not again.from_cache
+    assert names(again) == ["acme-backbones", "acme-heads", "acme-losses", "acme-metrics"]
+    assert len(reads) == 1 and "acme_backbones" in str(reads[0]), reads
+    old = {d.name: d.manifest for d in first.dists}
+    assert all(d.manifest == old[d.name] for d in again.dists if d.name in old)
+
+
+def test_a_changed_or_removed_distribution_is_not_taken_from_the_stale_cache(
+    site: FakeSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    changed = site.add("acme-losses", components={"focal": component("loss", "1.0.0")})
+    site.add("acme-heads")
+    site.add("acme-metrics")
+    site.backdate()
+    scan(path=[site.path])
+    reads = _count_manifest_reads(monkeypatch)
+    manifest = json.loads((changed / "torchrack-manifest.json").read_text())
+    manifest["components"]["focal"]["params"] = {"type": "object", "properties": {"x": {"type": "nope"}}}
+    (changed / "torchrack-manifest.json").write_text(json.dumps(manifest))
+    shutil.rmtree(site.path / "acme_metrics-1.0.0.dist-info")
+    again = scan(path=[site.path])
+    assert names(again) == ["acme-heads", "acme-losses"]
+    assert len(reads) == 1 and "acme_losses" in str(reads[0]), reads
+    (losses,) = [d for d in again.dists if d.name == "acme-losses"]
+    assert losses.manifest_problems and "params schema of 'focal' is invalid" in losses.manifest_problems[0]

@@ -186,7 +186,12 @@ def _read_manifest(path: str | None) -> tuple[dict[str, Any] | None, list[str]]:
     return (data if isinstance(data, dict) else None), problems
 
 
-def _scan_uncached(path: list[str] | None = None) -> ScanResult:
+def _scan_uncached(
+    path: list[str] | None = None, reuse: dict[str, DistFacts] | None = None
+) -> ScanResult:
+    """Scan every distribution; ``reuse`` maps a dist-info folder to facts still known to hold
+    (every file they were read from unchanged), which are taken as they are instead of re-read
+    and re-validated."""
     from importlib import metadata
 
     seen: set[str] = set()
@@ -202,6 +207,10 @@ def _scan_uncached(path: list[str] | None = None) -> ScanResult:
         seen.add(norm)
         if norm == "torch" and torch_version is None:
             torch_version = m.group("version") if m else dist.version
+            continue
+        prior = reuse.get(str(dist_path)) if reuse and dist_path is not None else None
+        if prior is not None:
+            dists.append(prior)
             continue
         text = dist.read_text("entry_points.txt")
         if not text or "[torchrack." not in text:
@@ -294,6 +303,26 @@ def _load_cache(
         return None  # a missing, stale or corrupt cache is just a miss
 
 
+def _reusable(file: Path, ident: str) -> dict[str, DistFacts]:
+    """From a stale cache of the same interpreter, torchrack version and ``sys.path``: the facts of
+    each distribution whose files (metadata, entry points, manifest and every place a manifest was
+    looked for) are all unchanged, by folder. Installing one plugin then costs one manifest
+    validation, not one per installed plugin."""
+    try:
+        with open(file, encoding="utf-8") as fh:
+            data = json.load(fh)
+        if data.get("format") != _CACHE_FORMAT or data.get("ident") != ident:
+            return {}
+        out = {}
+        for raw in data["dists"]:
+            facts = DistFacts.from_json(raw)
+            if facts.location and facts.stamps and all(_stamp(s[0]) == s for s in facts.stamps):
+                out[facts.location] = facts
+        return out
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
 def _write_cache(
     file: Path, ident: str, path_stamps: list[tuple[str, int, int]], result: ScanResult
 ) -> None:
@@ -339,7 +368,7 @@ def scan(use_cache: bool | None = None, *, path: list[str] | None = None) -> Sca
     cached = _load_cache(file, ident, path_stamps)
     if cached is not None:
         return cached
-    result = _scan_uncached(path)
+    result = _scan_uncached(path, _reusable(file, ident))
     from torchrack._vetting import precompute
 
     precompute(result)
