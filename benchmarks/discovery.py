@@ -106,6 +106,7 @@ def _manifest(i: int) -> dict[str, object]:
 def build(root: Path, n: int, start: int = 0) -> None:
     """Write ``n`` plugin distributions under ``root`` (numbered from ``start``); backdate every
     mtime so they are cacheable."""
+    written: list[Path] = []
     for i in range(start, start + n):
         dist, pkg = f"synth-plugin-{i}", f"synth_plugin_{i}"
         info = root / f"synth_plugin_{i}-1.0.{i}.dist-info"
@@ -133,12 +134,12 @@ def build(root: Path, n: int, start: int = 0) -> None:
             f"{pkg}/__init__.py,,\n{pkg}/components.py,,\n{pkg}/torchrack-manifest.json,,\n"
             f"{info.name}/METADATA,,\n{info.name}/entry_points.txt,,\n{info.name}/RECORD,,\n"
         )
+        written += [info, pdir]
     past = time.time() - 60
-    for i in range(start, start + n):  # only what this call wrote: older stamps stay as they are
-        for folder in (root / f"synth_plugin_{i}-1.0.{i}.dist-info", root / f"synth_plugin_{i}"):
-            for f in folder.iterdir():
-                os.utime(f, (past, past))
-            os.utime(folder, (past, past))
+    for folder in written:  # only what this call wrote: older stamps stay as they are
+        for f in folder.iterdir():
+            os.utime(f, (past, past))
+        os.utime(folder, (past, past))
     os.utime(root, (past, past))
 
 

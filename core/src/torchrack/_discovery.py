@@ -285,42 +285,25 @@ def _path_stamp(entry: str) -> tuple[str, int, int]:
 
 def _load_cache(
     file: Path, ident: str, path_stamps: list[tuple[str, int, int]]
-) -> ScanResult | None:
+) -> tuple[ScanResult | None, dict[str, DistFacts]]:
+    """Read the cache file once. When nothing changed: ``(the cached scan, {})``. Otherwise
+    ``(None, reusable)``: from a stale cache of the same interpreter, torchrack version and
+    ``sys.path``, the facts of each distribution whose files (metadata, entry points, manifest and
+    every place a manifest was looked for) are all unchanged, by folder, so that installing one
+    plugin costs one manifest validation, not one per installed plugin."""
     try:
         with open(file, encoding="utf-8") as fh:
             data = json.load(fh)
         if data.get("format") != _CACHE_FORMAT or data.get("ident") != ident:
-            return None
-        if [tuple(s) for s in data["path_stamps"]] != path_stamps:
-            return None
+            return None, {}
         dists = [DistFacts.from_json(d) for d in data["dists"]]
-        for d in dists:
-            for stamp in d.stamps:
-                if _stamp(stamp[0]) != stamp:
-                    return None
-        return ScanResult(dists, data["torch_version"], from_cache=True)
+        unchanged = [all(_stamp(s[0]) == s for s in d.stamps) for d in dists]
+        if all(unchanged) and [tuple(s) for s in data["path_stamps"]] == path_stamps:
+            return ScanResult(dists, data["torch_version"], from_cache=True), {}
+        return None, {d.location: d for d, ok in zip(dists, unchanged, strict=True)
+                      if ok and d.location and d.stamps}
     except (OSError, ValueError, KeyError, TypeError):
-        return None  # a missing, stale or corrupt cache is just a miss
-
-
-def _reusable(file: Path, ident: str) -> dict[str, DistFacts]:
-    """From a stale cache of the same interpreter, torchrack version and ``sys.path``: the facts of
-    each distribution whose files (metadata, entry points, manifest and every place a manifest was
-    looked for) are all unchanged, by folder. Installing one plugin then costs one manifest
-    validation, not one per installed plugin."""
-    try:
-        with open(file, encoding="utf-8") as fh:
-            data = json.load(fh)
-        if data.get("format") != _CACHE_FORMAT or data.get("ident") != ident:
-            return {}
-        out = {}
-        for raw in data["dists"]:
-            facts = DistFacts.from_json(raw)
-            if facts.location and facts.stamps and all(_stamp(s[0]) == s for s in facts.stamps):
-                out[facts.location] = facts
-        return out
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}
+        return None, {}  # a missing, stale or corrupt cache is just a miss
 
 
 def _write_cache(
@@ -365,10 +348,10 @@ def scan(use_cache: bool | None = None, *, path: list[str] | None = None) -> Sca
     if not use_cache:
         return _scan_uncached(path)
     file, ident, path_stamps = _cache_key(sys.path if path is None else path)
-    cached = _load_cache(file, ident, path_stamps)
+    cached, reusable = _load_cache(file, ident, path_stamps)
     if cached is not None:
         return cached
-    result = _scan_uncached(path, _reusable(file, ident))
+    result = _scan_uncached(path, reusable)
     from torchrack._vetting import precompute
 
     precompute(result)
