@@ -197,9 +197,9 @@ class Modular:
 
     def __init__(self, v: Variant, depth: int, width: int, train_size: int, seed: int) -> None:
         from torchrack import Registry
-        from torchrack._config import resolve_config
-        from torchrack._optim import build_optimizer
-        from torchrack._trainer import build, build_accelerator
+        from torchrack_runs._config import resolve_config
+        from torchrack_runs._optim import build_optimizer
+        from torchrack_runs._trainer import build, build_accelerator
 
         registry = Registry.discover()
         resolved = resolve_config(config(v, depth, width, train_size, seed), registry, "benchmark")
@@ -216,7 +216,7 @@ class Modular:
         self.data_cpu = (x, y)
 
     def steps(self, perm: Tensor, batch: int, count: int) -> None:
-        from torchrack._trainer import train_epoch
+        from torchrack_runs._trainer import train_epoch
 
         self.pipe.model.train()
         train_epoch(self.pipe, self.opt, self.x, self.y, perm, batch_size=batch, steps=count,

@@ -6,7 +6,7 @@ import hashlib
 import json
 from typing import Any
 
-from torchrack._schemas import validate
+from torchrack.contracts._schemas import validate
 
 #: A secret that must never reach the store, the event log or `runs show` output.
 SECRET = "tkn-9f8e7d6c5b4a-do-not-leak"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from fakedist import FakeSite, component
-from torchrack._discovery import scan
+from torchrack.plugins._discovery import scan
 
 pytestmark = pytest.mark.usefixtures("isolated")
 
@@ -130,7 +130,7 @@ def test_metadata_body_is_not_read_as_headers(site: FakeSite) -> None:
 
 
 def _count_manifest_reads(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
-    import torchrack._discovery as discovery
+    import torchrack.plugins._discovery as discovery
 
     reads: list[str | None] = []
     real = discovery._read_manifest

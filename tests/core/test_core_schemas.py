@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 from fakedist import component
 from torchrack import load_schema, validate
-from torchrack._schemas import (
+from torchrack.contracts._schemas import (
     SCHEMA_FILES,
     UnknownSchemaError,
     params_with_defaults,

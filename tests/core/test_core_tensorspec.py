@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from torchrack import InvalidTensorSpecError, TensorSpec
-from torchrack._tensorspec import dtype_matches, eval_dim, format_shape, resolve, substitute, unify
+from torchrack.contracts._tensorspec import dtype_matches, eval_dim, format_shape, resolve, substitute, unify
 
 PARAMS = {"width": 64, "widths": [16, 32, 128], "num_classes": 10, "flag": True, "name": "abc", "neg": 3}
 

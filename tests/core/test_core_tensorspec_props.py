@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 from torchrack import TensorSpec
-from torchrack._tensorspec import substitute, unify
+from torchrack.contracts._tensorspec import substitute, unify
 
 sizes = st.lists(st.integers(min_value=0, max_value=64), max_size=6)
 symbols = st.sampled_from(["N", "C", "H", "W", "K"])

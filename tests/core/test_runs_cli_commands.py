@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from torchrack._store import RunStore
 from torchrack.cli import main
+from torchrack_runs._store import RunStore
 
 from ._store_helpers import SECRET, assert_valid, make_record
 

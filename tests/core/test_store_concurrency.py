@@ -12,13 +12,13 @@ import time
 from pathlib import Path
 
 import pytest
-from torchrack._store import RunStore
+from torchrack_runs._store import RunStore
 
 from ._store_helpers import assert_valid
 
 WRITER = """
 import json, sys, time
-from torchrack._store import RunStore
+from torchrack_runs._store import RunStore
 sys.path.insert(0, {helpers!r})
 from _store_helpers import make_record
 
@@ -79,7 +79,7 @@ def test_eight_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
 
 KILLED = """
 import sys
-from torchrack._store import RunStore
+from torchrack_runs._store import RunStore
 sys.path.insert(0, {helpers!r})
 from _store_helpers import make_record
 

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from torchrack._redact import REDACTED, is_sensitive_key, redact, scrub, secret_values
-from torchrack._store import RunStore
-from torchrack._tracker import StoreTracker
-from torchrack._trainer import Run
 from torchrack.hookspecs import plugin_manager
+from torchrack_runs._redact import REDACTED, is_sensitive_key, redact, scrub, secret_values
+from torchrack_runs._store import RunStore
+from torchrack_runs._tracker import StoreTracker
+from torchrack_runs._trainer import Run
 
 from ._store_helpers import SECRET, assert_valid, make_record
 

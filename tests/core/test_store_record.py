@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from torchrack import TorchrackError
-from torchrack._store import (
+from torchrack_runs._store import (
     SCHEMA_VERSION,
     InvalidRunRecordError,
     RunInUseError,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from torchrack._launch import (
+from torchrack_runs._launch import (
     LaunchReporter,
     add_launch_arguments,
     describe_failures,
@@ -17,7 +17,7 @@ from torchrack._launch import (
     torchrun_argv,
     worker_argv,
 )
-from torchrack._store import RunStore
+from torchrack_runs._store import RunStore
 
 from ._dist import ROOT, torchrack
 

@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 from torchrack import Registry
-from torchrack._config import resolve_config
 from torchrack._errors import TorchrackError
-from torchrack._pipeline import ComponentError
-from torchrack._trainer import fit
 from torchrack.accelerator import CPUAccelerator
 from torchrack.hookspecs import plugin_manager
 from torchrack_metrics.accuracy import Accuracy
+from torchrack_runs._config import resolve_config
+from torchrack_runs._pipeline import ComponentError
+from torchrack_runs._trainer import fit
 
 CONFIG: dict[str, Any] = {
     "schema_version": 1, "run": {"name": "errors", "seed": 0, "epochs": 1},

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from torchrack import Registry
-from torchrack._config import ConfigError, apply_overrides, load_and_resolve, read_config
+from torchrack_runs._config import ConfigError, apply_overrides, load_and_resolve, read_config
 
 from ._cli import DIGITS, torchrack
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 from torchrack import Registry
-from torchrack._config import apply_overrides, read_config, resolve_config
-from torchrack._pipeline import check_pipeline
+from torchrack_runs._config import apply_overrides, read_config, resolve_config
+from torchrack_runs._pipeline import check_pipeline
 
 from ._cli import DIGITS
 

@@ -15,10 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torchrack import Registry, TorchrackError
-from torchrack._config import apply_overrides, read_config, resolve_config
-from torchrack._discovery import DistFacts, EntryPointFact, _read_manifest
-from torchrack._settings import Settings
-from torchrack._vetting import Environment, vet
+from torchrack.plugins._discovery import DistFacts, EntryPointFact, _read_manifest
+from torchrack.plugins._trust import Settings
+from torchrack.plugins._vetting import Environment, vet
+from torchrack_runs._config import apply_overrides, read_config, resolve_config
 
 from ._plugins import DIGITS
 

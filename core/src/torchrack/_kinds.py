@@ -13,14 +13,22 @@ GROUPS: dict[str, str] = {
     "accelerator": "torchrack.accelerators",
 }
 
-#: Group for pluggy hook-implementation modules.
+#: Group for pluggy hook-implementation modules (trackers, strategies, alerts).
 HOOKS_GROUP = "torchrack.hooks"
+
+#: Group for CLI subcommands: name = command, value = ``module`` or ``module:attr`` (an object with
+#: ``add_arguments(parser)`` and ``run(args) -> int``), vetted like every plugin before import.
+COMMANDS_GROUP = "torchrack.commands"
 
 KINDS: tuple[str, ...] = tuple(GROUPS)
 
 #: entry-point group -> kind (``torchrack.hooks`` maps to ``"hooks"``).
 KIND_OF_GROUP: dict[str, str] = {group: kind for kind, group in GROUPS.items()}
 KIND_OF_GROUP[HOOKS_GROUP] = "hooks"
+KIND_OF_GROUP[COMMANDS_GROUP] = "commands"
+
+#: Entry-point kinds that are not components (no manifest ``components`` entry, no registry slot).
+NON_COMPONENT_KINDS = ("hooks", "commands")
 
 _ALIASES: dict[str, str] = {}
 for _kind, _group in GROUPS.items():

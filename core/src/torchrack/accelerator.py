@@ -9,6 +9,10 @@ between a laptop, one GPU and many processes: only the config's ``accelerator`` 
 Plugins register accelerators under the ``torchrack.accelerators`` entry-point group; the factory
 is called with the params from the config and returns an object with this interface.
 
+:class:`SingleProcessAccelerator` holds the one-process defaults (rank 0, no sharding, identity
+reductions); the built-in :class:`CPUAccelerator` and torchrack-accelerators' ``cuda`` derive
+from it.
+
 Optional members, used when present (``getattr``), so that older accelerators keep working:
 
 - ``unavailable_reason: str | None``: why ``is_available()`` said no (the trainer prints it);
@@ -19,7 +23,7 @@ Optional members, used when present (``getattr``), so that older accelerators ke
 - ``explain_failure(exc) -> str | None``: after a failure, what the accelerator knows about it
   (e.g. which ranks stopped answering a collective); called on every rank; must not raise.
 
-The trainer's hot loop (:func:`torchrack._trainer.train_epoch`) calls ``shard``,
+The trainer's hot loop (:func:`torchrack_runs._trainer.train_epoch`) calls ``shard``,
 ``prepare_batch``, ``autocast`` and ``backward_step`` once per step and nothing else of the
 accelerator: these should not wait for the device.
 """
@@ -76,26 +80,17 @@ class Accelerator(Protocol):
         """Wait for every process (no-op in one process)."""
 
 
-class CPUAccelerator:
-    """One process on the CPU: the default when a config names no accelerator.
+class SingleProcessAccelerator:
+    """What every one-process accelerator shares: rank 0 of a world of 1, the main process;
+    epochs not sharded, sums not reduced, barriers free; batches used as given, no autocast, a
+    plain ``backward()`` then ``step()``. Subclasses set ``device`` and override what differs."""
 
-    ``threads`` sets ``torch.set_num_threads`` at setup (None: torch's default, one per core, or
-    ``OMP_NUM_THREADS``); teardown restores the previous count. The ``cpu`` component of
-    torchrack-accelerators is this class with its params checked.
-    """
-
-    name = "cpu"
+    name = "single-process"
     distributed = False
     unavailable_reason: str | None = None
-
-    def __init__(self, threads: int | None = None) -> None:
-        import torch
-
-        self.device = torch.device("cpu")
-        self.rank = 0
-        self.world_size = 1
-        self.threads = threads
-        self._previous_threads: int | None = None
+    device: Any
+    rank: int = 0
+    world_size: int = 1
 
     @property
     def is_main(self) -> bool:
@@ -105,25 +100,13 @@ class CPUAccelerator:
         return True
 
     def describe(self) -> dict[str, Any]:
-        import torch
-
-        threads = self.threads if self.threads is not None else torch.get_num_threads()
-        return {"name": self.name, "device": "cpu", "precision": "fp32", "threads": threads,
-                "world_size": 1}
+        return {"name": self.name, "device": str(self.device), "world_size": 1}
 
     def setup(self) -> None:
-        if self.threads is not None:
-            import torch
-
-            self._previous_threads = torch.get_num_threads()
-            torch.set_num_threads(self.threads)
+        return None
 
     def teardown(self) -> None:
-        if self._previous_threads is not None:
-            import torch
-
-            torch.set_num_threads(self._previous_threads)
-            self._previous_threads = None
+        return None
 
     def prepare_model(self, model: Any) -> Any:
         return model.to(self.device)
@@ -146,6 +129,45 @@ class CPUAccelerator:
 
     def barrier(self) -> None:
         return None
+
+
+class CPUAccelerator(SingleProcessAccelerator):
+    """One process on the CPU: the default when a config names no accelerator.
+
+    ``threads`` sets ``torch.set_num_threads`` at setup (None: torch's default, one per core, or
+    ``OMP_NUM_THREADS``); teardown restores the previous count. The ``cpu`` component of
+    torchrack-accelerators is this class with its params checked.
+    """
+
+    name = "cpu"
+
+    def __init__(self, threads: int | None = None) -> None:
+        import torch
+
+        self.device = torch.device("cpu")
+        self.threads = threads
+        self._previous_threads: int | None = None
+
+    def describe(self) -> dict[str, Any]:
+        import torch
+
+        threads = self.threads if self.threads is not None else torch.get_num_threads()
+        return {"name": self.name, "device": "cpu", "precision": "fp32", "threads": threads,
+                "world_size": 1}
+
+    def setup(self) -> None:
+        if self.threads is not None:
+            import torch
+
+            self._previous_threads = torch.get_num_threads()
+            torch.set_num_threads(self.threads)
+
+    def teardown(self) -> None:
+        if self._previous_threads is not None:
+            import torch
+
+            torch.set_num_threads(self._previous_threads)
+            self._previous_threads = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(threads={self.threads!r})"

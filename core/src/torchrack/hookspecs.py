@@ -16,53 +16,79 @@ deprecated hook keeps working and warns through ``warn_on_impl``.
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 import pluggy
 
 PROJECT = "torchrack"
+
+
+@runtime_checkable
+class Run(Protocol):
+    """The live run every hook receives (torchrack-runs' ``Run`` dataclass is one).
+
+    ``id`` is set by the run store's tracker at run start (None before, and without a store);
+    ``config`` is the resolved experiment config; ``components`` the run record's component
+    entries (role, kind, name, version, distribution, file hashes); ``final_metrics`` is filled
+    after the final evaluation. Hook implementations read these and must not change them.
+    """
+
+    id: str | None
+    name: str
+    config: dict[str, Any]
+    config_sha256: str
+    components: list[dict[str, Any]]
+    environment: dict[str, Any]
+    seed: int
+    resume_of: str | None
+    final_metrics: dict[str, Any]
+    timings: dict[str, Any]
+    checkpoint: str | None
+    run_dir: Path | None
+    sensitive_paths: list[str]
 
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec
-def torchrack_run_start(run: Any, config: dict[str, Any]) -> None:
-    """A run begins: ``run`` is the live run object (id, name, store, resolved components)."""
+def torchrack_run_start(run: Run, config: dict[str, Any]) -> None:
+    """A run begins: ``run`` is the live :class:`Run` (id, name, config, resolved components)."""
 
 
 @hookspec
-def torchrack_run_end(run: Any, status: str, error: str | None) -> None:
+def torchrack_run_end(run: Run, status: str, error: str | None) -> None:
     """A run ends with ``status`` in completed, failed, interrupted; ``error`` says why."""
 
 
 @hookspec
-def torchrack_epoch_start(run: Any, epoch: int) -> None:
+def torchrack_epoch_start(run: Run, epoch: int) -> None:
     """An epoch of training begins (0-based)."""
 
 
 @hookspec
-def torchrack_epoch_end(run: Any, epoch: int, metrics: dict[str, float]) -> None:
+def torchrack_epoch_end(run: Run, epoch: int, metrics: dict[str, float]) -> None:
     """An epoch ended; ``metrics`` holds its training (and, if run, evaluation) metrics."""
 
 
 @hookspec
-def torchrack_train_step_end(run: Any, epoch: int, step: int, loss: float) -> None:
+def torchrack_train_step_end(run: Run, epoch: int, step: int, loss: float) -> None:
     """One optimizer step ended. Called once per batch, never per sample."""
 
 
 @hookspec
-def torchrack_evaluation_end(run: Any, split: str, metrics: dict[str, Any]) -> None:
+def torchrack_evaluation_end(run: Run, split: str, metrics: dict[str, Any]) -> None:
     """An evaluation on ``split`` ended with ``metrics``."""
 
 
 @hookspec
-def torchrack_checkpoint_saved(run: Any, path: str, epoch: int) -> None:
+def torchrack_checkpoint_saved(run: Run, path: str, epoch: int) -> None:
     """A checkpoint was written atomically to ``path`` after ``epoch``."""
 
 
 @hookspec
-def torchrack_run_record_finalized(run: Any, record: dict[str, Any]) -> None:
+def torchrack_run_record_finalized(run: Run, record: dict[str, Any]) -> None:
     """The run record is complete (it conforms to the run-record schema)."""
 
 

@@ -116,9 +116,9 @@ def test_failure_messages_are_made_concise() -> None:
 
 def test_a_world_of_one_trains_exactly_like_the_builtin_cpu_accelerator() -> None:
     from torchrack import Registry
-    from torchrack._config import resolve_config
-    from torchrack._trainer import fit
     from torchrack.hookspecs import plugin_manager
+    from torchrack_runs._config import resolve_config
+    from torchrack_runs._trainer import fit
 
     def config(acc: str | None) -> dict:
         cfg = {

@@ -11,8 +11,8 @@ import pytest
 import torch
 import torch.nn.functional as tnf
 from torchrack import Registry
-from torchrack._schemas import params_with_defaults, validate_params
 from torchrack.contract import check_tensors
+from torchrack.contracts._schemas import params_with_defaults, validate_params
 from torchrack_augment import AugmentationInputError, AugmentationParamError
 
 DIST = "torchrack-augment"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 from torchrack import Registry
-from torchrack._schemas import params_with_defaults
 from torchrack.contract import check_tensors
+from torchrack.contracts._schemas import params_with_defaults
 from torchrack_datasets import DatasetParamError
 
 

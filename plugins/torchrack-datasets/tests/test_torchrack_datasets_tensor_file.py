@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 from torchrack import Registry, TorchrackError
-from torchrack._schemas import params_with_defaults
 from torchrack.contract import check_tensors
+from torchrack.contracts._schemas import params_with_defaults
 from torchrack_datasets import (
     DatasetFileError,
     FileHashError,

@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torchrack import Registry
-from torchrack._schemas import params_with_defaults, validate_params
 from torchrack.contract import check_tensors
+from torchrack.contracts._schemas import params_with_defaults, validate_params
 
 DIST = "torchrack-heads"
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 from torchrack import Registry
-from torchrack._schemas import params_with_defaults, validate_params
 from torchrack.contract import check_tensors
+from torchrack.contracts._schemas import params_with_defaults, validate_params
 
 DIST = "torchrack-losses"
 K = 4

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 import torch
 from torchrack import Registry
-from torchrack._schemas import params_with_defaults, validate_params
 from torchrack.contract import check_tensors
+from torchrack.contracts._schemas import params_with_defaults, validate_params
 
 DIST = "torchrack-metrics"
 K = 5

@@ -5,7 +5,7 @@ Exit 0 when every installed plugin is usable; 1 when any is incompatible or brok
 2 on usage errors. Denied plugins are reported but are not failures: they were excluded on purpose.
 Imports of usable plugins are checked in a child process unless ``--static``. Given wheel files,
 it vets those instead, from their metadata and manifest alone, without installing them
-(:mod:`torchrack._wheel`).
+(:mod:`torchrack.integrity._wheel`).
 """
 
 from __future__ import annotations
@@ -15,12 +15,11 @@ import sys
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from torchrack._probe import probe_imports
-from torchrack._registry import Registry
-from torchrack._settings import canonical_dist
 from torchrack._version import API_VERSION, __version__
-from torchrack._vetting import BROKEN, DENIED, INCOMPATIBLE, OK, PluginInfo
-from torchrack.cli._output import print_json
+from torchrack.cli.output import print_json
+from torchrack.plugins._registry import Registry
+from torchrack.plugins._trust import canonical_dist
+from torchrack.plugins._vetting import BROKEN, DENIED, INCOMPATIBLE, OK, PluginInfo
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,22 +30,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--junit", metavar="FILE", help="also write a JUnit XML report to FILE")
     parser.add_argument("wheels", nargs="*", metavar="WHEEL",
                         help="vet these built wheels (.whl) instead of what is installed; nothing is installed")
-
-
-def _probe(plugins: list[PluginInfo]) -> None:
-    targets = [
-        (f"{p.canonical_name}|{ep.group}|{ep.name}", ep.value)
-        for p in plugins if p.verdict == OK for ep in p.entry_points
-    ]
-    for key, err in probe_imports(targets).items():
-        if not err:
-            continue
-        dist, group, name = key.split("|")
-        plugin = next(p for p in plugins if p.canonical_name == dist)
-        plugin.verdict = BROKEN
-        plugin.import_error = plugin.import_error or err
-        value = next((e.value for e in plugin.entry_points if e.group == group and e.name == name), "")
-        plugin.reasons.append(f"importing {group}:{name} = {value} failed: {err['error']}")
 
 
 def _write_junit(path: str, plugins: list[PluginInfo], strict: bool) -> None:
@@ -70,7 +53,7 @@ def _write_junit(path: str, plugins: list[PluginInfo], strict: bool) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.wheels:
-        from torchrack._wheel import installed_torch, vet_wheel
+        from torchrack.integrity._wheel import installed_torch, vet_wheel
 
         plugins, torch_version = [vet_wheel(w) for w in args.wheels], installed_torch()
     else:
@@ -87,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
             return 2
         plugins = [p for p in wanted if p is not None]
     if not args.static and not args.wheels:
-        _probe(plugins)
+        reg.probe(plugins)
     counts = {v: sum(p.verdict == v for p in plugins) for v in (OK, INCOMPATIBLE, BROKEN, DENIED)}
     n_warn = sum(len(p.warnings) for p in plugins if p.verdict == OK)
     failed = counts[INCOMPATIBLE] + counts[BROKEN] > 0 or (args.strict and n_warn > 0)

@@ -6,8 +6,8 @@ import argparse
 import os
 from typing import Any
 
-from torchrack._settings import load_settings
-from torchrack.cli._output import print_json, table
+from torchrack.cli.output import print_json, table
+from torchrack.plugins._trust import load_settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from torchrack._discovery import cache_dir, cache_enabled
+    from torchrack.plugins._discovery import cache_dir, cache_enabled
 
     s = load_settings()
     rows: list[tuple[str, Any, str]] = [

@@ -14,11 +14,10 @@ from typing import Any
 
 from torchrack._errors import TorchrackError
 from torchrack._kinds import normalize_kind
-from torchrack._probe import probe_imports
-from torchrack._registry import Registry
-from torchrack._settings import canonical_dist
-from torchrack._vetting import BROKEN, OK, PluginInfo
-from torchrack.cli._output import print_json
+from torchrack.cli.output import print_json
+from torchrack.plugins._registry import Registry
+from torchrack.plugins._trust import canonical_dist
+from torchrack.plugins._vetting import OK, PluginInfo
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -74,18 +73,7 @@ def run(args: argparse.Namespace) -> int:
 
     plugins = [plugin_only] if plugin_only else list({id(p): p for p, _ in found}.values())
     if not args.no_import:
-        targets = [
-            (f"{p.canonical_name}:{ep.kind}:{ep.name}", ep.value)
-            for p in plugins if p.verdict == OK
-            for ep in p.entry_points
-            if plugin_only or any(ep is e for _, e in found)
-        ]
-        for key, err in probe_imports(targets).items():
-            if err:
-                p = next(p for p in plugins if key.startswith(p.canonical_name + ":"))
-                p.verdict = BROKEN
-                p.import_error = err
-                p.reasons.append(f"importing {key.split(':', 1)[1]} failed: {err['error']}")
+        reg.probe(plugins, None if plugin_only else [e for _, e in found])
 
     if plugin_only:
         data: dict[str, Any] = plugin_only.to_json()

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import argparse
 
-from torchrack._registry import Registry
 from torchrack._version import API_VERSION, __version__
-from torchrack._vetting import OK
-from torchrack.cli._output import print_json, table
+from torchrack.cli.output import print_json, table
+from torchrack.plugins._registry import Registry
+from torchrack.plugins._vetting import OK
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from torchrack._project import check, generate, load_project, write_manifest
+    from torchrack.authoring._project import check, generate, load_project, write_manifest
 
     project = load_project(args.project)
     if args.action == "check":

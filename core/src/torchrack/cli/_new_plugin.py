@@ -15,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from torchrack._scaffold import new_plugin
+    from torchrack.authoring._scaffold import new_plugin
 
     root, files = new_plugin(args.name, args.kind, args.dir, args.component)
     print(f"created {root}/ with {len(files)} files:")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from torchrack._schemas import SCHEMA_FILES, UnknownSchemaError, schema_text
+from torchrack.contracts._schemas import SCHEMA_FILES, UnknownSchemaError, schema_text
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

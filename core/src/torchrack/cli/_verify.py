@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import argparse
 
-from torchrack._discovery import scan
-from torchrack._hashing import component_sha256
-from torchrack._registry import Registry
-from torchrack._verify import MISMATCH, UNVERIFIABLE, verify_dist, verify_lock
-from torchrack.cli._output import print_json
+from torchrack.cli.output import print_json
+from torchrack.integrity._hashing import component_sha256
+from torchrack.integrity._record import MISMATCH, UNVERIFIABLE, verify_dist, verify_lock
+from torchrack.plugins._discovery import scan
+from torchrack.plugins._registry import Registry
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,8 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from torchrack._lock import read_lock
-    from torchrack._settings import canonical_dist
+    from torchrack.integrity._lock import read_lock
+    from torchrack.plugins._trust import canonical_dist
 
     lock = read_lock(args.lock) if args.lock else None
     registry = Registry.discover()

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from torchrack._registry import Registry
+    from torchrack.plugins._registry import Registry
     from torchrack.testing._cases import (
         Case,
         ConformanceConfig,

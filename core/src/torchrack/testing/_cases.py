@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from torchrack._errors import TorchrackError
-from torchrack._registry import Registry
-from torchrack._settings import canonical_dist
-from torchrack._vetting import BROKEN, DENIED, INCOMPATIBLE, PluginInfo
+from torchrack.plugins._registry import Registry
+from torchrack.plugins._trust import canonical_dist
+from torchrack.plugins._vetting import BROKEN, DENIED, INCOMPATIBLE, PluginInfo
 from torchrack.testing._checks import checks_for, run_check
 from torchrack.testing._subject import (
     FAILED,

@@ -18,8 +18,8 @@ from typing import Any
 
 import torch
 
-from torchrack._schemas import validate_params, validate_params_schema
-from torchrack._tensorspec import InvalidTensorSpecError, resolve
+from torchrack.contracts._schemas import validate_params, validate_params_schema
+from torchrack.contracts._tensorspec import InvalidTensorSpecError, resolve
 from torchrack.testing._inputs import to_device
 from torchrack.testing._subject import (
     FAILED,

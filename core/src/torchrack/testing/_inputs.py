@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from torchrack._tensorspec import resolve
+from torchrack.contracts._tensorspec import resolve
 
 #: Sizes of the usual symbols (overridable per call); any other symbol gets ``OTHER_SIZE``.
 DEFAULT_SIZES: dict[str, int] = {"N": 4, "C": 3, "H": 32, "W": 32, "K": 5, "F": 8}

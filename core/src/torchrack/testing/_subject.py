@@ -18,11 +18,11 @@ from typing import Any
 
 import torch
 
-from torchrack._registry import Registry
-from torchrack._schemas import params_with_defaults
-from torchrack._tensorspec import InvalidTensorSpecError
-from torchrack._vetting import ComponentInfo
 from torchrack.contract import check_tensors
+from torchrack.contracts._schemas import params_with_defaults
+from torchrack.contracts._tensorspec import InvalidTensorSpecError
+from torchrack.plugins._registry import Registry
+from torchrack.plugins._vetting import ComponentInfo
 from torchrack.testing._inputs import symbol_sizes, synthesize
 
 PASSED = "passed"

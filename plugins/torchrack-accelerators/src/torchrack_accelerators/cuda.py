@@ -16,6 +16,7 @@ import contextlib
 from typing import Any
 
 import torch
+from torchrack.accelerator import SingleProcessAccelerator
 
 from torchrack_accelerators._base import (
     COMPILE_MODES,
@@ -37,7 +38,7 @@ from torchrack_accelerators._base import (
 #: ``data_on_device`` keeps a split on the GPU only while it takes at most this share of free memory.
 
 
-class CUDAAccelerator:
+class CUDAAccelerator(SingleProcessAccelerator):
     """One CUDA device (``device_index``).
 
     - ``precision``: "fp32"; "bf16" (autocast to bfloat16); "fp16" (autocast to float16 with a
@@ -79,15 +80,9 @@ class CUDAAccelerator:
         self.data_on_device = check_bool(who, "data_on_device", data_on_device)
         self.cudnn_benchmark = check_bool(who, "cudnn_benchmark", cudnn_benchmark)
         self.device = torch.device("cuda", index)
-        self.rank = 0
-        self.world_size = 1
         self.unavailable_reason: str | None = None
         self._scaler: Any = None
         self._previous_benchmark: bool | None = None
-
-    @property
-    def is_main(self) -> bool:
-        return True
 
     def is_available(self) -> bool:
         self.unavailable_reason = cuda_problem(self.device_index, self.precision)
@@ -135,15 +130,6 @@ class CUDAAccelerator:
 
     def backward_step(self, loss: Any, optimizer: Any) -> None:
         backward_and_step(loss, optimizer, self._scaler)
-
-    def shard(self, indices: Any) -> Any:
-        return indices
-
-    def reduce_sum(self, tensors: dict[str, Any]) -> dict[str, Any]:
-        return tensors
-
-    def barrier(self) -> None:
-        return None
 
     def __repr__(self) -> str:
         return (f"CUDAAccelerator(device_index={self.device_index}, precision={self.precision!r}, "

@@ -119,7 +119,7 @@ def build_backbone(name: str, params: Mapping[str, Any]) -> nn.Module:
     ``params`` are validated against the component's params schema, then its defaults are filled.
     """
     from torchrack import Registry
-    from torchrack._schemas import params_with_defaults, validate_params
+    from torchrack.contracts import params_with_defaults, validate_params
 
     reg = Registry.discover()
     comp = reg.resolve("backbone", name)

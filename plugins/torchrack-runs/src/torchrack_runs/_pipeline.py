@@ -1,0 +1,245 @@
+"""Composing a pipeline from resolved components, and checking its tensor contracts.
+
+``check_pipeline`` is the dry run behind ``torchrack validate`` (and the first thing ``torchrack
+run`` does): the dataset gives a few real samples, augmentations run on them on the CPU (they are
+data-side and cheap), then backbone, head and loss run on the ``meta`` device, which computes
+shapes and dtypes without allocating or computing anything. Every input and output is checked
+against the component's declared tensor specs, with symbols (``N``, ``K``...) unified across the
+whole pipeline, so a mismatch names both components, both shapes and the config key to change.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+from torchrack import TorchrackError
+from torchrack.contracts import dtype_matches, format_shape, param_of, unify
+from torchrack.contracts import resolve_spec as resolve
+from torchrack.plugins import Registry
+
+from torchrack_runs._config import ResolvedConfig, Slot
+
+#: batch size of the dry run
+DRY_RUN_BATCH = 4
+
+
+class ComponentError(TorchrackError):
+    """A component raised while being built or run; names the component and its distribution."""
+
+    def __init__(self, slot: Slot, stage: str, exc: BaseException) -> None:
+        info = slot.info
+        who = f"{slot.kind} {info.qualname if info else slot.ref.get('name')}"
+        dist = f" from {info.dist} {info.dist_version}" if info else ""
+        super().__init__(
+            f"{who} ({slot.key}){dist} failed during {stage}: {type(exc).__name__}: {exc}"
+        )
+        self.slot = slot
+        self.stage = stage
+
+
+class ContractError(TorchrackError):
+    """The components of a config do not fit together; ``problems`` lists each mismatch."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  {p}" for p in problems)
+        super().__init__(f"{source}: the components do not fit together:\n{lines}")
+
+
+def instantiate(slot: Slot, registry: Registry, device: Any = None) -> Any:
+    """Import (on first use) and construct the component of ``slot`` with its params."""
+    assert slot.info is not None
+    factory = registry.load(slot.info)
+    ctx: Any = contextlib.nullcontext()
+    if device is not None:
+        import torch
+
+        ctx = torch.device(device)
+    with ctx:
+        return call_component(slot, "construction", factory, **slot.params)
+
+
+def call_component(slot: Slot, stage: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)``; a failure becomes a :class:`ComponentError` naming ``slot``'s
+    component, its distribution and ``stage``. torchrack's own errors pass through unchanged."""
+    try:
+        return fn(*args, **kwargs)
+    except TorchrackError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a plugin may raise anything
+        raise ComponentError(slot, stage, exc) from exc
+
+
+@dataclass
+class _Tensor:
+    """A tensor flowing through the dry run, with who produced it and how it was declared."""
+
+    value: Any
+    producer: Slot | None
+    spec: dict[str, Any] | None
+
+
+def _name(slot: Slot) -> str:
+    assert slot.info is not None
+    return f"{slot.kind} {slot.info.name!r} ({slot.key})"
+
+
+class _Checker:
+    def __init__(self) -> None:
+        self.bindings: dict[str, int] = {}
+        self.bound_by: dict[str, str] = {}
+        self.problems: list[str] = []
+
+    def _suggest(self, slot: Slot, raw: dict[str, Any], pos: int, found: int,
+                 producer: _Tensor | None, expected: int | None) -> str:
+        """The config change that fixes a mismatch at dim ``pos``, when a param decides it."""
+        dims = raw.get("shape", [])
+        dim = dims[pos] if pos < len(dims) else None
+        param = param_of(dim)
+        if param is not None:  # the consumer's own param sets the expected size
+            if dim == f"${param}":
+                return f" (set {slot.key}.params.{param} = {found})"
+            return f" (change {slot.key}.params.{param}: {dim} must equal {found})"
+        if producer and producer.producer and producer.spec and expected is not None:
+            pdims = producer.spec.get("shape", [])
+            pdim = pdims[pos] if pos < len(pdims) else None
+            pparam = param_of(pdim)
+            if pparam is not None and pdim == f"${pparam}":  # the producer's param sets it
+                return f" (set {producer.producer.key}.params.{pparam} = {expected})"
+        return ""
+
+    def check(self, slot: Slot, label: str, name: str, raw: dict[str, Any] | None,
+              t: _Tensor) -> bool:
+        """Check tensor ``t`` against ``slot``'s declared spec ``raw``; record any problem."""
+        if raw is None:
+            return True
+        assert slot.info is not None
+        spec = resolve(raw, slot.params)
+        shape = tuple(int(s) for s in t.value.shape)
+        trial = dict(self.bindings)
+        problem = unify(spec, shape, trial)
+        source = f" but {_name(t.producer)} gives" if t.producer else ", found"
+        if problem:
+            pos, exp_val = self._first_diff(spec.shape, shape)
+            from_ = ""
+            sym = spec.shape[pos] if pos is not None else None
+            if isinstance(sym, str) and sym in self.bound_by:
+                from_ = f" ({sym} = {self.bindings[sym]} from {self.bound_by[sym]})"
+            hint = self._suggest(slot, raw, pos, shape[pos], t, exp_val) if pos is not None else ""
+            # The batch dim is shown as its symbol (its size is the dry run's, not the user's).
+            shown: list[int | str] = list(shape)
+            batch = spec.shape[0] if spec.shape else None
+            if shape and isinstance(batch, str) and self.bindings.get(batch) == shape[0]:
+                shown[0] = batch
+            self.problems.append(
+                f"{_name(slot)} {label} {name!r} expects {format_shape(spec.shape)}{from_}"
+                f"{source} {format_shape(shown)}{hint}"
+            )
+            return False
+        for sym in trial:
+            if sym not in self.bindings:
+                self.bound_by[sym] = _name(slot)
+        self.bindings = trial
+        dtype = str(t.value.dtype).removeprefix("torch.")
+        if not dtype_matches(spec.dtype, dtype):
+            self.problems.append(
+                f"{_name(slot)} {label} {name!r} expects dtype {' or '.join(spec.dtype)}"
+                f"{source} {dtype}"
+            )
+            return False
+        return True
+
+    def _first_diff(self, dims: tuple[Any, ...], shape: tuple[int, ...]) -> tuple[int | None, int | None]:
+        if "..." in dims or len(dims) != len(shape):
+            return None, None
+        for i, (want, got) in enumerate(zip(dims, shape, strict=True)):
+            if isinstance(want, int) and want != got:
+                return i, want
+            if isinstance(want, str) and want in self.bindings and self.bindings[want] != got:
+                return i, self.bindings[want]
+        return None, None
+
+
+def check_pipeline(resolved: ResolvedConfig, registry: Registry, n: int = DRY_RUN_BATCH) -> list[str]:
+    """Dry-run the composed pipeline and return every contract problem (empty when it fits)."""
+    import torch
+
+    c = _Checker()
+    ds_slot = resolved.slot("data.dataset")
+    assert ds_slot.info is not None
+    dataset = instantiate(ds_slot, registry)
+    split = resolved.config["data"].get("train_split", "train")
+    x_all, y_all = call_component(ds_slot, f"load({split!r})", dataset.load, split)
+    outs = ds_slot.info.outputs
+    x = _Tensor(x_all[:n], ds_slot, outs.get("inputs"))
+    y = _Tensor(y_all[:n], ds_slot, outs.get("targets"))
+    c.check(ds_slot, "output", "inputs", outs.get("inputs"), x)
+    c.check(ds_slot, "output", "targets", outs.get("targets"), y)
+
+    gen = torch.Generator().manual_seed(0)
+    for slot in resolved.slots_of("augmentation"):
+        assert slot.info is not None
+        ins, outs = slot.info.inputs, slot.info.outputs
+        ok = c.check(slot, "input", "inputs", ins.get("inputs"), x)
+        ok = c.check(slot, "input", "targets", ins.get("targets"), y) and ok
+        if not ok:
+            return c.problems
+        aug = instantiate(slot, registry)
+        xv, yv = call_component(slot, "a dry run", aug, x.value, y.value, generator=gen)
+        x, y = _Tensor(xv, slot, outs.get("inputs")), _Tensor(yv, slot, outs.get("targets"))
+        c.check(slot, "output", "inputs", outs.get("inputs"), x)
+        c.check(slot, "output", "targets", outs.get("targets"), y)
+
+    meta = torch.device("meta")
+    x = _Tensor(x.value.to(meta).float() if not x.value.is_floating_point() else x.value.to(meta),
+                x.producer, x.spec)
+    prev = x
+    for role, in_name, out_name in (("model.backbone", "inputs", "features"),
+                                    ("model.head", "features", "logits")):
+        slot = resolved.slot(role)
+        assert slot.info is not None
+        if not c.check(slot, "input", in_name, slot.info.inputs.get(in_name), prev):
+            return c.problems
+        module = instantiate(slot, registry, device=meta)
+        out = call_component(slot, "a dry run on the meta device", module, prev.value)
+        prev = _Tensor(out, slot, slot.info.outputs.get(out_name))
+        if not c.check(slot, "output", out_name, slot.info.outputs.get(out_name), prev):
+            return c.problems
+
+    # Soft targets [N, K] (mixup, cutmix, a dataset's own) must have the logits' K classes.
+    if y.value.ndim == 2 and y.value.is_floating_point() and prev.value.ndim == 2 \
+            and y.value.shape[1] != prev.value.shape[1]:
+        k, head_slot = int(prev.value.shape[1]), resolved.slot("model.head")
+        hint = c._suggest(head_slot, {}, 1, int(y.value.shape[1]), y, k) if y.producer else ""
+        who = _name(y.producer) if y.producer else "the data"
+        c.problems.append(
+            f"{who} gives soft targets {format_shape(['N', int(y.value.shape[1])])} but "
+            f"{_name(head_slot)} gives logits {format_shape(['N', k])}: the class counts differ{hint}"
+        )
+        return c.problems
+    slot = resolved.slot("loss")
+    assert slot.info is not None
+    y_meta = _Tensor(y.value.to(meta), y.producer, y.spec)
+    ok = c.check(slot, "input", "logits", slot.info.inputs.get("logits"), prev)
+    ok = c.check(slot, "input", "targets", slot.info.inputs.get("targets"), y_meta) and ok
+    if ok:
+        loss_fn = instantiate(slot, registry, device=meta)
+        loss = call_component(slot, "a dry run on the meta device", loss_fn, prev.value, y_meta.value)
+        c.check(slot, "output", "loss", slot.info.outputs.get("loss"), _Tensor(loss, slot, None))
+    classes = getattr(dataset, "num_classes", None)
+    head = resolved.slot("model.head")
+    if isinstance(classes, int) and prev.value.ndim == 2 and prev.value.shape[1] != classes:
+        hint = c._suggest(head, (head.info.outputs.get("logits") or {}) if head.info else {}, 1, classes, None, None)
+        c.problems.append(
+            f"{_name(head)} gives logits {format_shape(['N', int(prev.value.shape[1])])} but "
+            f"{_name(ds_slot)} has {classes} classes{hint}"
+        )
+    for slot in resolved.slots_of("metric"):
+        assert slot.info is not None
+        c.check(slot, "input", "logits", slot.info.inputs.get("logits"), prev)
+        # metrics see evaluation batches: hard targets straight from the dataset
+        c.check(slot, "input", "targets", slot.info.inputs.get("targets"),
+                _Tensor(y_all[:n], ds_slot, ds_slot.info.outputs.get("targets")))
+    return c.problems

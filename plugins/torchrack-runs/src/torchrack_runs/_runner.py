@@ -1,0 +1,245 @@
+"""Orchestration of a run, in one place: what ``validate``, ``run``, ``lock`` and ``eval`` do.
+
+>>> runner = Runner("examples/digits.toml", ["run.epochs=2"])
+>>> runner.contract_problems()          # [] when the components fit together
+>>> run = runner.run()                  # trains, evaluates, records; returns the finished Run
+
+A :class:`Runner` reads the trust settings, discovers and vets the plugins (strict mode refuses any
+unusable one), reads and resolves the config, and then, on demand: checks the lock and the tensor
+contracts, picks the accelerator, applies the rank policy (only the main process opens the store
+for writing and runs the trackers), loads the record to resume, registers the trackers and fits.
+The CLI modules only parse arguments and print.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from torchrack import TorchrackError
+from torchrack.accelerator import Accelerator
+from torchrack.plugins import Registry, Settings, load_settings
+
+from torchrack_runs._config import ResolvedConfig, load_and_resolve
+
+if TYPE_CHECKING:
+    import pluggy
+
+    from torchrack_runs._store import RunStore
+    from torchrack_runs._trainer import Run
+
+
+class Runner:
+    """One config, resolved against the installed plugins (nothing imported until needed)."""
+
+    def __init__(
+        self,
+        config: str | os.PathLike[str],
+        overrides: Sequence[str] = (),
+        *,
+        store: str | os.PathLike[str] | None = None,
+        settings: Settings | None = None,
+        registry: Registry | None = None,
+    ) -> None:
+        self.config_path = os.fspath(config)
+        self.overrides = list(overrides)
+        self.store_path = Path(store).expanduser() if store is not None else None
+        self.settings = settings if settings is not None else load_settings()
+        if registry is None:
+            registry = Registry.discover(self.settings)
+            if self.settings.strict:
+                registry.require_usable()
+        self.registry = registry
+        self.resolved: ResolvedConfig = load_and_resolve(self.config_path, registry, self.overrides)
+
+    # -- checks before any compute ---------------------------------------------------------------
+
+    def roles(self) -> str:
+        """``role=dist:name`` of every resolved component, for messages."""
+        return ", ".join(f"{s.role}={s.info.qualname}" for s in self.resolved.slots if s.info)
+
+    def lock(self) -> dict[str, Any]:
+        """The lock of this config: its hash, components with versions and file hashes, torch."""
+        from torchrack_runs._lock import make_lock
+        from torchrack_runs._trainer import component_records
+
+        return make_lock(self.resolved.sha256, component_records(self.resolved, self.registry),
+                         self.registry.torch_version)
+
+    def check_lock(self, path: str | os.PathLike[str]) -> None:
+        """Raise :class:`LockMismatchError` listing each difference from the lock at ``path``."""
+        from torchrack_runs._lock import LockMismatchError, compare_lock, read_lock
+
+        diffs = compare_lock(read_lock(path), self.lock())
+        if diffs:
+            raise LockMismatchError(os.fspath(path), diffs)
+
+    def contract_problems(self) -> list[str]:
+        """The meta-device dry run plus every plugin's ``torchrack_validate_pipeline`` hook."""
+        from torchrack_runs._pipeline import check_pipeline
+
+        problems = check_pipeline(self.resolved, self.registry)
+        pm = self.plugin_manager(None)
+        components = {s.role: s.info for s in self.resolved.slots}
+        for extra in pm.hook.torchrack_validate_pipeline(config=self.resolved.config, components=components):
+            problems.extend(extra or [])
+        return problems
+
+    def check(self, locked: str | os.PathLike[str] | None = None) -> None:
+        """The lock (when given) and the tensor contracts; raise on the first that fails."""
+        if locked is not None:
+            self.check_lock(locked)
+        from torchrack_runs._pipeline import ContractError
+
+        problems = self.contract_problems()
+        if problems:
+            raise ContractError(self.config_path, problems)
+
+    # -- what a run needs ------------------------------------------------------------------------
+
+    def accelerator(self) -> Accelerator:
+        """The config's accelerator (checked to be available), or the built-in CPU one."""
+        from torchrack_runs._trainer import build_accelerator
+
+        return build_accelerator(self.resolved, self.registry)
+
+    def default_store_path(self) -> Path:
+        from torchrack_runs._store import RunStore
+
+        return self.store_path if self.store_path is not None else RunStore.default_path()
+
+    def open_store(self, *, create: bool = True) -> RunStore:
+        from torchrack_runs._store import RunStore
+
+        return RunStore(self.default_store_path(), create=create)
+
+    def plugin_manager(self, store: RunStore | None, *, trackers: bool = True) -> pluggy.PluginManager:
+        """Hooks of this run: the store tracker (when ``store``) and the config's trackers."""
+        from torchrack.hookspecs import plugin_manager
+
+        pm = plugin_manager()
+        if store is not None:
+            from torchrack_runs._tracker import StoreTracker
+
+            pm.register(StoreTracker(store), name="torchrack-store")
+        if trackers:
+            for i, ref in enumerate(self.resolved.trackers):
+                try:
+                    qualname, obj = self.registry.load_hook(ref)
+                except TorchrackError as exc:
+                    raise TorchrackError(f"/trackers/{i}/name: {exc}") from exc
+                pm.register(obj, name=qualname)
+        return pm
+
+    def resume_record(self, store: RunStore, ref: str) -> dict[str, Any]:
+        """The record of run ``ref`` to resume, checked to come from this same config."""
+        resume: dict[str, Any] = store.get(ref)
+        if resume["config_sha256"] != self.resolved.sha256:
+            raise TorchrackError(
+                f"run {resume['run_id']} was made from a different config "
+                f"(sha256 {resume['config_sha256'][:12]}..., this one {self.resolved.sha256[:12]}...); "
+                "resume it with the same config and overrides"
+            )
+        if resume["status"] == "completed":
+            raise TorchrackError(f"run {resume['run_id']} is already completed; nothing to resume")
+        return resume
+
+    # -- running ---------------------------------------------------------------------------------
+
+    def run(
+        self,
+        *,
+        resume: str | None = None,
+        locked: str | os.PathLike[str] | None = None,
+        progress: bool | None = None,
+        checked: bool = False,
+        launch_file: str | None = None,
+        log: Callable[[str], None] | None = None,
+    ) -> tuple[Run, RunStore | None]:
+        """Check (unless ``checked``: a launcher did), then train and evaluate in this process.
+
+        Returns the finished run and the store it was recorded in (None on ranks other than the
+        main one, which record nothing). ``launch_file`` is the file the launcher reads the run
+        id from (set by ``torchrack run --nproc``).
+        """
+        from torchrack_runs._trainer import fit
+
+        if not checked:
+            self.check(locked)
+        acc = self.accelerator()
+        rank = int(acc.rank)
+        try:
+            main = bool(acc.is_main)
+            store = self.open_store() if main else None
+            record = None
+            if resume:
+                if store is not None:
+                    record = self.resume_record(store, resume)
+                else:  # another rank: read the record, write nothing
+                    with self.open_store(create=False) as reader:
+                        record = self.resume_record(reader, resume)
+            pm = self.plugin_manager(store, trackers=main)
+            if main and launch_file and store is not None:
+                from torchrack_runs._launch import LaunchReporter
+
+                pm.register(LaunchReporter(launch_file, str(Path(store.path).resolve())),
+                            name="torchrack-launch")
+            result = fit(self.resolved, self.registry, pm, store=store, resume=record,
+                         progress=progress, accelerator=acc, log=log)
+        except TorchrackError as exc:
+            if rank == 0:
+                raise
+            raise TorchrackError(f"rank {rank}: {exc}") from exc
+        return result, store
+
+
+def evaluate_recorded(
+    store: RunStore,
+    ref: str,
+    *,
+    metrics: Sequence[str] | None = None,
+    split: str | None = None,
+    registry: Registry | None = None,
+) -> tuple[dict[str, Any], dict[str, Any], str, int]:
+    """Evaluate run ``ref``'s checkpoint again; add the result to its record.
+
+    Returns ``(record, metrics, split, checkpoint epoch)``.
+    """
+    import torch
+    from torchrack.contracts import params_with_defaults
+
+    from torchrack_runs._config import Slot, resolve_config
+    from torchrack_runs._pipeline import instantiate
+    from torchrack_runs._trainer import build, evaluate, load_checkpoint
+
+    record = store.get(ref)
+    ckpt_path = record.get("checkpoint")
+    if not ckpt_path or not Path(ckpt_path).is_file():
+        raise TorchrackError(f"run {record['run_id']} has no checkpoint at {ckpt_path}")
+    registry = registry if registry is not None else Registry.discover()
+    resolved = resolve_config(record["config"], registry, f"run {record['run_id']}")
+    metric_slots = None
+    if metrics:
+        metric_slots = []
+        for i, name in enumerate(metrics):
+            slot = Slot(f"--metrics[{i}]", f"/--metrics/{i}", "metric", {"name": name})
+            slot.info = registry.resolve("metric", name)
+            slot.params = params_with_defaults(slot.info.params_schema, {})
+            metric_slots.append((slot, instantiate(slot, registry)))
+    pipe = build(resolved, registry, int(record["seed"]))
+    ckpt = load_checkpoint(ckpt_path)
+    with torch.no_grad():
+        pipe.model.load_state_dict(ckpt["model"])
+    split = split or resolved.config["data"].get("eval_split", "test")
+    x, y = pipe.dataset.load(split)
+    data = resolved.config["data"]
+    batch = int(data.get("eval_batch_size", data.get("batch_size", 64) * 4))
+    pipe.accelerator.setup()
+    try:
+        result = evaluate(pipe, resolved, registry, x, y, batch, metric_slots=metric_slots)
+    finally:
+        pipe.accelerator.teardown()
+    store.add_evaluation(record["run_id"], split, result, ckpt_path, "eval")
+    return record, result, split, int(ckpt["epoch"])

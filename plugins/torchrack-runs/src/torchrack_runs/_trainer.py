@@ -1,0 +1,632 @@
+"""The trainer: an explicit fit/evaluate loop, read top to bottom.
+
+Order of one run: build components (seeded) -> for each epoch: reseed from (seed, epoch), shuffle,
+augment, forward, loss, backward, step; evaluate on the held-out split; write a checkpoint
+atomically -> final evaluation -> finalize the record. Hooks fire at run, epoch and step
+boundaries only. Every random draw comes from generators seeded by (seed, epoch), so a run resumed
+from the checkpoint of epoch k continues exactly as an uninterrupted run would, and two CPU runs of
+one config give bit-identical metrics.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from torchrack import TorchrackError
+from torchrack.accelerator import Accelerator
+from torchrack.integrity import component_sha256
+from torchrack.plugins import Registry
+
+from torchrack_runs._config import ResolvedConfig, Slot
+from torchrack_runs._environment import environment
+from torchrack_runs._optim import build_optimizer, build_scheduler
+from torchrack_runs._pipeline import ComponentError, call_component, instantiate
+from torchrack_runs._redact import redact
+
+if TYPE_CHECKING:
+    import pluggy
+
+    from torchrack_runs._store import RunStore
+
+
+@dataclass
+class Run:
+    """The live run handed to hooks. ``id`` is set by the store tracker at run start."""
+
+    name: str
+    config: dict[str, Any]
+    config_sha256: str
+    components: list[dict[str, Any]]
+    environment: dict[str, Any]
+    seed: int
+    resume_of: str | None = None
+    id: str | None = None
+    final_metrics: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, Any] = field(default_factory=dict)
+    checkpoint: str | None = None
+    run_dir: Path | None = None
+    sensitive_paths: list[str] = field(default_factory=list)
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of every generator used in ``epoch`` (a function of seed and epoch only)."""
+    return (seed * 1_000_003 + epoch * 7_919 + 17) % (2**63)
+
+
+def component_records(resolved: ResolvedConfig, registry: Registry) -> list[dict[str, Any]]:
+    """The run-record ``components`` entries of a resolved config (reads files, imports nothing)."""
+    out = []
+    for slot in resolved.slots:
+        info = slot.info
+        assert info is not None
+        out.append({
+            "role": slot.role,
+            "kind": info.kind,
+            "name": info.name,
+            "version": info.version,
+            "distribution": info.dist,
+            "distribution_version": info.dist_version,
+            "entry_point": info.entry_point,
+            "files_sha256": component_sha256(info, registry.plugin(info.dist)),
+        })
+    return out
+
+
+def atomic_save(obj: Any, path: Path) -> None:
+    """torch.save to a temporary file in the same folder, fsync, then rename over ``path``."""
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(obj, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with _suppress():
+            os.unlink(tmp)
+        raise
+    with _suppress():  # make the rename itself durable
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+
+class _suppress:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> bool:
+        return exc[0] is not None and issubclass(exc[0], OSError)
+
+
+class _Progress:
+    """A one-line progress bar on a terminal; silent when stderr is not a TTY."""
+
+    def __init__(self, enabled: bool | None) -> None:
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+
+    def update(self, epoch: int, epochs: int, step: int, steps: int, loss: float | None) -> None:
+        if not self.enabled:
+            return
+        width = 24
+        done = int(width * step / max(steps, 1))
+        text = f"\repoch {epoch + 1}/{epochs} [{'#' * done}{'.' * (width - done)}] {step}/{steps}"
+        if loss is not None:
+            text += f" loss {loss:.4f}"
+        sys.stderr.write(text)
+        sys.stderr.flush()
+
+    def end_line(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\n")
+
+
+def _classifier(backbone: Any, head: Any) -> Any:
+    """backbone -> head as one nn.Module, so an accelerator can wrap it (DDP, compile)."""
+    import torch
+
+    class _Classifier(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.backbone = backbone
+            self.head = head
+
+        def forward(self, x: Any) -> Any:
+            return self.head(self.backbone(x))
+
+    return _Classifier()
+
+
+@dataclass
+class Pipeline:
+    """Built components of one config. ``model`` is backbone -> head; ``forward`` is what the
+    accelerator made of it (the same module, or a DDP/compiled wrapper)."""
+
+    dataset: Any
+    augs: list[tuple[Slot, Any]]
+    model: Any
+    loss: Any
+    metrics: list[tuple[Slot, Any]]
+    accelerator: Any
+    forward: Any = None
+
+
+def build_accelerator(resolved: ResolvedConfig, registry: Registry) -> Accelerator:
+    """The config's accelerator (checked to be available), or the built-in CPU one."""
+    from torchrack.accelerator import CPUAccelerator
+
+    slots = resolved.slots_of("accelerator")
+    if not slots:
+        return CPUAccelerator()
+    slot = slots[0]
+    acc: Accelerator = instantiate(slot, registry)
+    try:
+        available = bool(acc.is_available())
+    except Exception as exc:  # noqa: BLE001 - the contract says it must not raise
+        raise ComponentError(slot, "is_available()", exc) from exc
+    if not available:
+        why = getattr(acc, "unavailable_reason", None)
+        raise TorchrackError(
+            f"accelerator {slot.info.qualname if slot.info else slot.ref['name']} is not available "
+            f"here{': ' + why if why else ''} (change /accelerator/name, e.g. to 'cpu')"
+        )
+    return acc
+
+
+def build(resolved: ResolvedConfig, registry: Registry, seed: int, accelerator: Any = None) -> Pipeline:
+    """Instantiate every component; model weights are initialised under ``seed``."""
+    import torch
+
+    acc = accelerator if accelerator is not None else build_accelerator(resolved, registry)
+    dataset = instantiate(resolved.slot("data.dataset"), registry)
+    augs = [(s, instantiate(s, registry)) for s in resolved.slots_of("augmentation")]
+    torch.manual_seed(seed)
+    backbone = instantiate(resolved.slot("model.backbone"), registry)
+    head = instantiate(resolved.slot("model.head"), registry)
+    loss = instantiate(resolved.slot("loss"), registry)
+    metrics = [(s, instantiate(s, registry)) for s in resolved.slots_of("metric")]
+    model = _classifier(backbone, head).to(acc.device)
+    if isinstance(loss, torch.nn.Module):
+        loss = loss.to(acc.device)
+    return Pipeline(dataset, augs, model, loss, metrics, acc)
+
+
+def blame(exc: BaseException, resolved: ResolvedConfig, registry: Registry, default: str) -> Slot:
+    """The config slot whose plugin code raised ``exc`` (from its traceback), else ``default``.
+
+    The model runs as one module (so that DDP and torch.compile can wrap it); when it raises, the
+    innermost traceback frame inside a plugin's package names the component at fault.
+    """
+    roots: list[tuple[str, Slot]] = []
+    for slot in resolved.slots:
+        plugin = registry.plugin(slot.info.dist) if slot.info else None
+        if plugin is not None and plugin.manifest_path:
+            roots.append((os.path.dirname(plugin.manifest_path) + os.sep, slot))
+    found = resolved.slot(default)
+    tb = exc.__traceback__
+    while tb is not None:
+        filename = os.path.abspath(tb.tb_frame.f_code.co_filename)
+        for root, slot in roots:
+            if filename.startswith(root) and slot.kind in ("backbone", "head", "loss"):
+                found = slot
+        tb = tb.tb_next
+    return found
+
+
+def _guard(resolved: ResolvedConfig, registry: Registry, default: str, stage: str) -> Any:
+    """Context manager: re-raise a plugin failure as a ComponentError naming the component."""
+
+    @contextlib.contextmanager
+    def cm() -> Iterator[None]:
+        try:
+            yield
+        except TorchrackError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - name the component that failed
+            raise ComponentError(blame(exc, resolved, registry, default), stage, exc) from exc
+
+    return cm()
+
+
+def evaluate(pipe: Pipeline, resolved: ResolvedConfig, registry: Registry, x: Any, y: Any,
+             batch_size: int, metric_slots: list[tuple[Slot, Any]] | None = None) -> dict[str, Any]:
+    """Run the model over ``(x, y)``; every metric, plus the mean loss ``eval_loss``.
+
+    Each process evaluates its shard of every batch; metric states and loss sums are then summed
+    across processes, so every process returns the metrics of the whole split.
+    """
+    import torch
+
+    acc = pipe.accelerator
+    forward = pipe.forward if pipe.forward is not None else pipe.model
+    metrics = pipe.metrics if metric_slots is None else metric_slots
+    for _, m in metrics:
+        m.reset()
+    pipe.model.eval()
+    total = torch.zeros((), dtype=torch.float64, device=acc.device)
+    count = torch.zeros((), dtype=torch.float64, device=acc.device)
+    with torch.no_grad():
+        for start in range(0, len(x), batch_size):
+            # Index tensors live where the data does: no host-to-device copy per batch.
+            idx = acc.shard(torch.arange(start, min(start + batch_size, len(x)), device=x.device))
+            xb, yb = acc.prepare_batch(x[idx], y[idx])
+            if not xb.is_floating_point():
+                xb = xb.float()
+            with _guard(resolved, registry, "model.backbone", "evaluation"), acc.autocast():
+                logits = forward(xb)  # also on an empty shard: a wrapper may run collectives
+                if not len(idx):
+                    continue
+                loss = pipe.loss(logits, yb)
+            total.add_(loss.detach(), alpha=len(idx))
+            count += len(idx)
+            logits = logits.float()
+            for slot, m in metrics:
+                call_component(slot, "update()", m.update, logits, yb)
+    sums = acc.reduce_sum({"total": total, "count": count})
+    out: dict[str, Any] = {"eval_loss": float(sums["total"] / sums["count"].clamp(min=1))}
+    for slot, m in metrics:
+        state = call_component(slot, "state()", m.state)
+        reduced = acc.reduce_sum(state)  # a failed collective is the accelerator's, not the metric's
+        call_component(slot, "load_state()", m.load_state, reduced)
+        out.update(call_component(slot, "compute()", m.compute))
+    return out
+
+
+def sensitive_paths(resolved: ResolvedConfig) -> list[str]:
+    """Dotted config paths of params whose schema marks them ``"x-sensitive": true``."""
+    out = []
+    for slot in resolved.slots:
+        for name, prop in (slot.info.params_schema.get("properties", {}) if slot.info else {}).items():
+            if isinstance(prop, dict) and prop.get("x-sensitive"):
+                out.append(f"{slot.key}.params.{name}")
+    return out
+
+
+class HookError(TorchrackError):
+    """A hook implementation raised; names the hook and the plugin that provides it."""
+
+
+def call_hook(pm: Any, name: str, **kwargs: Any) -> Any:
+    """Call hook ``name``; a failure is re-raised naming the implementation that raised it."""
+    caller = getattr(pm.hook, name)
+    try:
+        return caller(**kwargs)
+    except TorchrackError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a tracker plugin may raise anything
+        codes = {impl.function.__code__: impl.plugin_name for impl in caller.get_hookimpls()}
+        who = "a hook implementation"
+        tb = exc.__traceback__
+        while tb is not None:
+            if tb.tb_frame.f_code in codes:
+                who = f"plugin {codes[tb.tb_frame.f_code]!r}"
+            tb = tb.tb_next
+        raise HookError(f"{name} of {who} raised {type(exc).__name__}: {exc}") from exc
+
+
+class DistributedError(TorchrackError):
+    """A collective across processes failed (a rank died, hung or lost its connection)."""
+
+
+def rank_seed(seed: int, rank: int) -> int:
+    """The seed of rank ``rank``'s own random streams: ``seed`` itself on rank 0."""
+    return seed if rank == 0 else (seed + rank * 0x9E3779B97F4A7C15) % (2**63)
+
+
+def explain_failure(acc: Any, exc: BaseException) -> str | None:
+    """What a distributed accelerator knows about a failure (e.g. which ranks stopped
+    answering), or None. Accelerators may offer ``explain_failure(exc)``; it must not raise."""
+    explain = getattr(acc, "explain_failure", None)
+    if explain is None:
+        return None
+    try:
+        why = explain(exc)
+    except Exception:  # noqa: BLE001 - a diagnosis must never hide the failure itself
+        return None
+    return str(why) if why else None
+
+
+def train_epoch(
+    pipe: Pipeline,
+    optimizer: Any,
+    x: Any,
+    y: Any,
+    perm: Any,
+    *,
+    batch_size: int,
+    steps: int,
+    generator: Any,
+    on_step: Any = None,
+    on_error: Any = None,
+) -> tuple[Any, int]:
+    """The hot loop: ``steps`` optimizer steps over the global batches of ``perm``.
+
+    Per step, in order: this process's shard of the global batch -> batch to the device ->
+    augmentations (on the device, drawing from ``generator``) -> forward and loss under the
+    accelerator's autocast -> zero grads -> backward and optimizer step. Nothing here waits for
+    the device: the loss sum stays a device tensor, and ``on_step(step, loss)`` (hooks, progress
+    bar) is called one step late, once the next step is queued, so reading the loss costs no
+    pipeline stall. Returns ``(loss_sum, seen)``: the sum of per-sample losses (a float64 tensor)
+    and the number of samples this process trained on. An exception from anything but an
+    augmentation goes through ``on_error(exc)``, which returns the exception to raise.
+    """
+    import torch
+
+    acc = pipe.accelerator
+    forward = pipe.forward if pipe.forward is not None else pipe.model
+    loss_fn, augs = pipe.loss, pipe.augs
+    shard, prepare, autocast, backward_step = (acc.shard, acc.prepare_batch, acc.autocast,
+                                               acc.backward_step)
+    zero_grad = optimizer.zero_grad
+    loss_sum = torch.zeros((), dtype=torch.float64, device=acc.device)
+    seen = 0
+    pending: tuple[int, Any] | None = None
+    try:
+        for step in range(steps):
+            idx = shard(perm[step * batch_size:(step + 1) * batch_size])
+            xb, yb = prepare(x[idx], y[idx])
+            for slot, aug in augs:  # on the batch's device, after the transfer
+                try:
+                    xb, yb = aug(xb, yb, generator=generator)
+                except Exception as exc:  # noqa: BLE001
+                    raise ComponentError(slot, "augmentation", exc) from exc
+            if not xb.is_floating_point():
+                xb = xb.float()
+            with autocast():
+                loss = loss_fn(forward(xb), yb)
+            zero_grad(set_to_none=True)
+            backward_step(loss, optimizer)
+            n = len(idx)
+            if n:  # an empty shard (last batch smaller than the world) still joins the collectives
+                loss_d = loss.detach()
+                loss_sum.add_(loss_d, alpha=n)
+                seen += n
+                if on_step is not None:
+                    if pending is not None:
+                        on_step(*pending)
+                    pending = (step, loss_d)
+        if pending is not None:
+            on_step(*pending)
+    except TorchrackError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - name the component (or the rank) at fault
+        if on_error is None:
+            raise
+        raise on_error(exc) from exc
+    return loss_sum, seen
+
+
+def fit(
+    resolved: ResolvedConfig,
+    registry: Registry,
+    pm: pluggy.PluginManager,
+    *,
+    store: RunStore | None = None,
+    resume: dict[str, Any] | None = None,
+    progress: bool | None = None,
+    log: Callable[[str], None] | None = None,
+    accelerator: Accelerator | None = None,
+) -> Run:
+    """Train and evaluate ``resolved``; return the finished :class:`Run`.
+
+    ``pm`` is a pluggy plugin manager with the trackers registered (the store tracker sets
+    ``run.id``); checkpoints go to ``store.run_dir(run.id)``. Only the main process fires hooks and
+    writes checkpoints. ``resume`` is the record of an interrupted run to continue from its last
+    checkpoint. Raises :class:`TorchrackError` after recording the run as failed.
+    """
+    import torch
+    from torchrack.hookspecs import plugin_manager
+
+    cfg = resolved.config
+    run_cfg = cfg["run"]
+    data_cfg = cfg["data"]
+    seed = int(run_cfg.get("seed", 0))
+    epochs = int(run_cfg.get("epochs", 1))
+    batch_size = int(data_cfg.get("batch_size", 64))
+    eval_batch = int(data_cfg.get("eval_batch_size", batch_size * 4))
+    drop_last = bool(data_cfg.get("drop_last", False))
+
+    acc = accelerator if accelerator is not None else build_accelerator(resolved, registry)
+    acc.setup()
+    main = bool(acc.is_main)
+    if not main:
+        pm, store, progress = plugin_manager(), None, False  # hooks and records: main only
+    say = log or ((lambda msg: print(msg, file=sys.stderr)) if main else (lambda msg: None))
+
+    run = Run(
+        name=run_cfg["name"],
+        config=cfg,
+        config_sha256=resolved.sha256,
+        components=component_records(resolved, registry),
+        environment={**environment(world_size=int(acc.world_size)), "accelerator": acc.describe()},
+        seed=seed,
+        resume_of=resume["run_id"] if resume else None,
+    )
+    run.sensitive_paths = sensitive_paths(resolved)
+    run.timings = {"started_at": time.time(), "ended_at": None, "train_seconds": 0.0,
+                   "eval_seconds": 0.0}
+    status, error = "failed", None
+    try:
+        call_hook(pm, "torchrack_run_start", run=run, config=cfg)
+        if store is not None and run.id is not None:
+            run.run_dir = Path(store.run_dir(run.id))
+        elif main:  # no store: checkpoints go to a fresh temporary folder
+            run.run_dir = Path(tempfile.mkdtemp(prefix="torchrack-run-"))
+        if run_cfg.get("deterministic", True):
+            torch.use_deterministic_algorithms(True, warn_only=True)
+
+        # 1. Build: data, augmentations, model (weights seeded), loss, metrics, optimizer.
+        pipe = build(resolved, registry, seed, acc)
+        x_train, y_train = call_component(resolved.slot("data.dataset"), "load(train)",
+                                          pipe.dataset.load, data_cfg.get("train_split", "train"))
+        x_eval, y_eval = call_component(resolved.slot("data.dataset"), "load(test)",
+                                        pipe.dataset.load, data_cfg.get("eval_split", "test"))
+        place = getattr(acc, "place_data", None)
+        if place is not None:  # e.g. the whole split on the GPU once, batches gathered there
+            x_train, y_train = place(x_train, y_train)
+            x_eval, y_eval = place(x_eval, y_eval)
+        optimizer = build_optimizer(resolved.optimizer["name"], resolved.optimizer["params"],
+                                    pipe.model.parameters())
+        scheduler = build_scheduler(resolved.scheduler["name"], resolved.scheduler["params"],
+                                    optimizer, epochs)
+        start_epoch = 0
+        if resume:
+            start_epoch = _restore(resume, pipe, optimizer, scheduler)
+            say(f"resuming run {resume['run_id']} at epoch {start_epoch + 1}/{epochs}")
+        with _guard(resolved, registry, "model.backbone", "preparing the model"):
+            pipe.forward = acc.prepare_model(pipe.model)
+
+        # 2. The loop.
+        bar = _Progress(progress)
+        n = len(x_train)
+        steps = n // batch_size if drop_last else -(-n // batch_size)
+        metrics: dict[str, Any] = {}
+        has_step_hooks = bool(pm.hook.torchrack_train_step_end.get_hookimpls())
+        rank = int(acc.rank)
+
+        def training_error(exc: Exception) -> TorchrackError:
+            why = explain_failure(acc, exc)
+            if why is not None:
+                return DistributedError(f"training failed in a collective: {why}")
+            return ComponentError(blame(exc, resolved, registry, "model.backbone"), "training", exc)
+
+        for epoch in range(start_epoch, epochs):
+            call_hook(pm, "torchrack_epoch_start", run=run, epoch=epoch)
+            t0 = time.perf_counter()
+            # Every random draw of this epoch follows from (seed, epoch): resumable, repeatable.
+            # The order is the same on every rank (each takes its shard of every global batch);
+            # the global RNG and the augmentations draw from a stream of their own per rank.
+            es = epoch_seed(seed, epoch)
+            rs = rank_seed(es, rank)
+            torch.manual_seed(rs)
+            order = torch.Generator().manual_seed(es)
+            aug_gen = torch.Generator(device=acc.device).manual_seed(rs + 1)
+            perm = torch.randperm(n, generator=order)
+            if perm.device != x_train.device:
+                perm = perm.to(x_train.device)
+            pipe.model.train()
+            on_step = None
+            if has_step_hooks or bar.enabled:
+                def on_step(step: int, loss: Any, epoch: int = epoch) -> None:
+                    value = float(loss)
+                    if has_step_hooks:
+                        call_hook(pm, "torchrack_train_step_end", run=run, epoch=epoch, step=step,
+                                  loss=value)
+                    bar.update(epoch, epochs, step + 1, steps, value)
+            loss_sum, seen = train_epoch(pipe, optimizer, x_train, y_train, perm,
+                                         batch_size=batch_size, steps=steps, generator=aug_gen,
+                                         on_step=on_step, on_error=training_error)
+            bar.end_line()
+            lr = float(optimizer.param_groups[0]["lr"])
+            if scheduler is not None:
+                scheduler.step()
+            sums = acc.reduce_sum({"loss": loss_sum,
+                                   "seen": torch.tensor(float(seen), dtype=torch.float64, device=acc.device)})
+            train_seconds = time.perf_counter() - t0
+            run.timings["train_seconds"] += train_seconds
+
+            # 3. Evaluate on the held-out split, then checkpoint (main process only).
+            t1 = time.perf_counter()
+            metrics = evaluate(pipe, resolved, registry, x_eval, y_eval, eval_batch)
+            run.timings["eval_seconds"] += time.perf_counter() - t1
+            epoch_metrics = {"train_loss": float(sums["loss"] / sums["seen"].clamp(min=1)),
+                             "lr": lr, **metrics}
+            call_hook(pm, "torchrack_epoch_end", run=run, epoch=epoch, metrics=epoch_metrics)
+            say(f"epoch {epoch + 1}/{epochs}: " + ", ".join(
+                f"{k} {v:.4f}" for k, v in epoch_metrics.items() if isinstance(v, float))
+                + f" ({train_seconds:.1f}s)")
+            if main and run.run_dir is not None:
+                ckpt = run.run_dir / "checkpoint.pt"
+                atomic_save({
+                    "format": 1, "epoch": epoch, "config_sha256": run.config_sha256,
+                    "config": redact(cfg, paths=run.sensitive_paths),  # no secrets on disk
+                    "model": pipe.model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                }, ckpt)
+                run.checkpoint = str(ckpt)
+                call_hook(pm, "torchrack_checkpoint_saved", run=run, path=str(ckpt), epoch=epoch)
+            acc.barrier()
+
+        if not metrics:  # resumed after the last epoch: evaluate the restored model
+            metrics = evaluate(pipe, resolved, registry, x_eval, y_eval, eval_batch)
+        run.final_metrics = dict(metrics)
+        call_hook(pm, "torchrack_evaluation_end", run=run, split=data_cfg.get("eval_split", "test"),
+                  metrics=run.final_metrics)
+        status = "completed"
+    except KeyboardInterrupt:
+        status, error = "interrupted", "interrupted by the user (KeyboardInterrupt)"
+        raise
+    except TorchrackError as exc:
+        error = str(exc)
+        raise
+    except Exception as exc:  # noqa: BLE001 - record, then report without a traceback
+        error = f"{type(exc).__name__}: {exc}"
+        why = explain_failure(acc, exc)
+        if why is not None:
+            error = f"a collective failed: {why}"
+        raise TorchrackError(f"run failed: {error}") from exc
+    finally:
+        run.timings["ended_at"] = time.time()
+        try:
+            call_hook(pm, "torchrack_run_end", run=run, status=status, error=error)
+        finally:
+            acc.teardown()
+    if store is not None and run.id is not None:
+        call_hook(pm, "torchrack_run_record_finalized", run=run, record=store.get(run.id))
+    return run
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A checkpoint written by :func:`atomic_save` (weights only: no code runs on load).
+
+    A missing, truncated or foreign file raises a :class:`TorchrackError` that names it.
+    """
+    import torch
+
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise TorchrackError(f"checkpoint {path} does not exist") from None
+    except Exception as exc:  # noqa: BLE001 - torch reports a bad file in many ways
+        raise TorchrackError(
+            f"checkpoint {path} cannot be read ({type(exc).__name__}: {str(exc)[:300]}); it is "
+            "truncated or not a torchrack checkpoint: start a new run, or resume from a copy "
+            "that is whole"
+        ) from None
+    if not isinstance(ckpt, dict) or not {"epoch", "model"} <= set(ckpt) or not isinstance(ckpt["epoch"], int):
+        raise TorchrackError(f"checkpoint {path} is not a torchrack checkpoint (no epoch and model)")
+    return ckpt
+
+
+def _restore(resume: dict[str, Any], pipe: Pipeline, optimizer: Any, scheduler: Any) -> int:
+    path = resume.get("checkpoint")
+    if not path or not Path(path).is_file():
+        raise TorchrackError(
+            f"run {resume['run_id']} has no checkpoint to resume from (expected at {path}); "
+            "start a new run instead"
+        )
+    ckpt = load_checkpoint(path)
+    try:
+        pipe.model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        if scheduler is not None and ckpt.get("scheduler") is not None:
+            scheduler.load_state_dict(ckpt["scheduler"])
+    except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+        raise TorchrackError(
+            f"checkpoint {path} does not fit this config's model and optimizer "
+            f"({type(exc).__name__}: {str(exc)[:300]})"
+        ) from None
+    return int(ckpt["epoch"]) + 1
