@@ -158,10 +158,16 @@ class TrustPolicy:
         from torchrack.plugins._vetting import OK
 
         if plugin.verdict != OK:
-            return f"{plugin.name} {plugin.version} is {plugin.verdict}"
+            why = "; ".join(plugin.reasons)
+            return f"{plugin.name} {plugin.version} is {plugin.verdict}" + (f" ({why})" if why else "")
         denial = self.settings.denial(plugin.name) or self.settings.denial(plugin.name, ep.name)
         if denial:
             return f"{plugin.canonical_name}:{ep.name} is {denial}"
+        module = ep.value.partition(":")[0].strip()
+        for denied_module, component in self.denied_modules():
+            if module == denied_module or module.startswith(denied_module + "."):
+                return (f"entry point {ep.group}:{ep.name} = {ep.value} of {plugin.name} imports "
+                        f"module {denied_module!r} of the denied component {component}")
         top = top_of(ep.value)
         owners = self.owners(top)
         if owners and plugin.canonical_name not in owners:
@@ -175,8 +181,19 @@ class TrustPolicy:
                     f"package {top!r} of a denied distribution")
         return None
 
+    def denied_modules(self) -> list[tuple[str, str]]:
+        """``(module, dist:name)`` of every component denied by a ``dist:name`` rule: its module
+        (and so every entry point inside it) is never imported."""
+        out = []
+        for p in self.plugins:
+            for c in p.components:
+                if c.denied and not self.settings.denial(p.name):
+                    out.append((c.entry_point.partition(":")[0].strip(), c.qualname))
+        return out
+
     def denied_packages(self) -> frozenset[str]:
-        """Top-level packages of every denied distribution (never imported by plugin code)."""
+        """Top-level packages of every denied distribution, and the modules of denied components
+        (never imported by plugin code)."""
         if self._denied is not None:
             return self._denied
         tops: set[str] = set()
@@ -187,7 +204,7 @@ class TrustPolicy:
         known = {p.canonical_name for p in self.plugins}
         for dist in sorted(named - known):
             tops.update(_installed_packages(dist))
-        self._denied = frozenset(tops - allowed_tops)
+        self._denied = frozenset(tops - allowed_tops) | {m for m, _ in self.denied_modules()}
         return self._denied
 
 
@@ -212,12 +229,16 @@ class _DenyFinder:
         self.denied: frozenset[str] = frozenset()
 
     def find_spec(self, fullname: str, path: Any = None, target: ModuleType | None = None) -> ModuleSpec | None:
-        top = fullname.split(".", 1)[0]
-        if top in self.denied:
-            raise UntrustedImportError(
-                f"importing {fullname!r} is refused: package {top!r} belongs to a denied "
-                "distribution (torchrack trust settings; see `torchrack config`)"
-            )
+        if not self.denied:
+            return None
+        parts = fullname.split(".")
+        for i in range(1, len(parts) + 1):
+            name = ".".join(parts[:i])
+            if name in self.denied:
+                raise UntrustedImportError(
+                    f"importing {fullname!r} is refused: {name!r} belongs to a denied distribution "
+                    "or component (torchrack trust settings; see `torchrack config`)"
+                )
         return None
 
 

@@ -262,8 +262,15 @@ class Registry:
         groups: dict[str, list[tuple[str, str]]] = {}
         by_key: dict[str, tuple[PluginInfo, EntryPointFact]] = {}
         for plugin in plugins:
-            for ep in self.importable(plugin):
+            for ep in plugin.entry_points:
                 if wanted is not None and id(ep) not in wanted:
+                    continue
+                why = self.refusal(plugin, ep)
+                if why is not None:
+                    if plugin.verdict == "ok" and not self.settings.denial(plugin.name, ep.name):
+                        # not denied itself, but it imports what trust forbids: unusable here
+                        plugin.verdict = "broken"
+                        plugin.reasons.append(f"importing {ep.group}:{ep.name} = {ep.value} is refused: {why}")
                     continue
                 key = f"{plugin.canonical_name}|{ep.group}|{ep.name}"
                 groups.setdefault(plugin.canonical_name, []).append((key, ep.value))
