@@ -1,4 +1,5 @@
-"""nox sessions: tests, lint, typecheck, isolation (each plugin alone with the core), demo, bench.
+"""nox sessions: tests, lint, typecheck, isolation (each plugin alone with the core), demo, bench,
+dist (the wheelhouse: a wheel and an sdist of every distribution in dist/).
 
 Every session installs torch==2.13.0 explicitly first (the CPU build on this project's machines),
 so no session lets pip resolve a bare `torch` (which would pull a multi-GB CUDA build).
@@ -74,3 +75,43 @@ def bench(session: nox.Session) -> None:
     session.install("--no-deps", "kornia", "kornia-rs")
     for script in sorted((ROOT / "benchmarks").glob("*.py")):
         session.run("python", str(script), *session.posargs)
+
+
+def distributions(root: Path = ROOT) -> list[Path]:
+    """Every distribution of the repository: the core, then each folder of plugins/ with a pyproject.toml."""
+    plugins = sorted(p for p in (root / "plugins").iterdir() if (p / "pyproject.toml").is_file())
+    return [root / "core", *plugins]
+
+
+def distribution_name(project: Path) -> str:
+    """The normalized name of the distribution in ``project`` (``torchrack_runs``), as its files start."""
+    import re
+
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+
+    name = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))["project"]["name"]
+    return re.sub(r"[-_.]+", "_", name).lower()
+
+
+@nox.session
+def dist(session: nox.Session) -> None:
+    """A wheel and an sdist of every distribution in dist/: the wheelhouse (pip install --find-links dist/ ...)."""
+    # Building needs hatchling only, never torch: wheels are built with --no-deps and without build
+    # isolation, so pip resolves nothing (and cannot pull a bare `torch`).
+    session.install("hatchling>=1.18")
+    out = ROOT / "dist"
+    out.mkdir(exist_ok=True)
+    projects = distributions()
+    names = [distribution_name(project) for project in projects]
+    for stale in sorted(out.iterdir()):  # earlier builds of these distributions; nothing else
+        if stale.is_file() and any(stale.name.startswith(f"{name}-") for name in names):
+            stale.unlink()
+    for project in projects:
+        session.run("python", "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                    "-w", str(out), str(project))
+        with session.chdir(project):
+            session.run("python", "-m", "hatchling", "build", "-t", "sdist", "-d", str(out))
+    session.log(f"{len(projects)} distributions, wheel and sdist each, in {out}")

@@ -3,7 +3,8 @@ plugin of every kind installs with pip and passes its own tests and `torchrack c
 and every command of docs/plugin-authors.md runs, in order, and succeeds.
 
 One venv is shared by the tests of this module (torch==2.13.0 is installed first, explicitly, so
-pip never resolves a bare `torch`; then the core from ./core). Slow: about two minutes.
+pip never resolves a bare `torch`; then the core from a wheelhouse holding the wheel of ./core,
+which TORCHRACK_WHEELHOUSE names, as the guide says). Slow: about two minutes.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _pip import bare_torch, pip_commands, split_args
 
 pytestmark = pytest.mark.slow
 
@@ -25,11 +27,14 @@ KINDS = ["dataset", "augmentation", "backbone", "head", "loss", "metric", "accel
 TORCH = "torch==2.13.0"
 DOC = ROOT / "docs" / "plugin-authors.md"
 
-#: doc command -> what the test runs instead (torchrack is installed from this checkout).
-TRANSLATE = {
-    "pip install torch": f"pip install -q {TORCH}",
-    'pip install "torchrack>=0.1,<1" pytest': f"pip install -q {ROOT / 'core'} pytest",
-}
+#: The guide's torch install: the pinned CPU build, before anything that depends on torch.
+DOC_TORCH = "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
+#: The guide's torchrack install, from the wheelhouse: run as written.
+DOC_TORCHRACK = 'pip install --find-links "$TORCHRACK_WHEELHOUSE" torchrack pytest'
+
+#: doc command -> what the test runs instead: the same torch, from this machine's package index
+#: (the CPU build here) rather than download.pytorch.org.
+TRANSLATE = {DOC_TORCH: f"pip install -q {TORCH}"}
 
 
 class Venv:
@@ -54,12 +59,19 @@ class Venv:
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Venv]:
     home = tmp_path_factory.mktemp("venv")
+    # The wheelhouse: what `nox -s dist` writes to dist/, here only the core's wheel.
+    wheelhouse = home / "wheelhouse"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                    "-w", str(wheelhouse), str(ROOT / "core")], check=True, timeout=300)
     subprocess.run([sys.executable, "-m", "venv", str(home / "env")], check=True, timeout=300)
     v = Venv(home / "env", home)
+    v.env["TORCHRACK_WHEELHOUSE"] = str(wheelhouse)
     # Not this environment's packages: nothing of it is visible in the new one.
     assert str(sys.prefix) not in v.sh("python -c 'import sys; print(sys.path)'", home).stdout
-    v.sh(f"pip install -q {TORCH}", home)  # before anything that depends on torch
-    v.sh(f"pip install -q {ROOT / 'core'} pytest", home)
+    v.sh(TRANSLATE[DOC_TORCH], home)  # before anything that depends on torch
+    v.sh(f"{DOC_TORCHRACK} -q", home)
+    location = v.sh("python -c 'import torchrack; print(torchrack.__file__)'", home).stdout
+    assert location.startswith(str(home / "env")), location  # installed from the wheel, not the checkout
     yield v
     shutil.rmtree(home, ignore_errors=True)
 
@@ -87,7 +99,20 @@ def test_the_guide_has_commands_and_the_test_knows_its_installs() -> None:
     commands = doc_commands()
     assert len(commands) >= 12
     assert all(c in commands for c in TRANSLATE)
-    assert commands[0] == "pip install torch"  # torch before torchrack, as the guide says
+    assert commands[:2] == [DOC_TORCH, DOC_TORCHRACK]  # torch before torchrack, as the guide says
+
+
+def test_the_guide_never_installs_a_bare_torch_nor_torchrack_from_public_pypi() -> None:
+    """Every pip command of the guide's console and sh blocks: torch pinned from the CPU index;
+    torchrack from the wheelhouse or an explicit index."""
+    blocks = re.findall(r"```(?:console|sh)\n(.*?)```", DOC.read_text(), flags=re.S)
+    commands = [c for block in blocks for c in pip_commands(block.replace("$ ", ""))]
+    assert commands
+    assert [why for c in commands if (why := bare_torch(c))] == []
+    for command in commands:
+        options, targets = split_args(command)
+        if "torchrack" in targets:
+            assert options.get("--find-links") or options.get("--index-url"), command
 
 
 def test_every_command_of_the_author_guide_runs(venv: Venv, tmp_path: Path) -> None:

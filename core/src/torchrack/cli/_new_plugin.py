@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from importlib import metadata
 
 from torchrack._kinds import KINDS
 
@@ -14,6 +15,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--component", help="component (entry-point) name; default: an example name for the kind")
 
 
+#: How to install torch without pulling the multi-GB CUDA build (a bare ``pip install torch`` on
+#: Linux does); the scaffold's CI workflow installs it so too, with a pinned version.
+TORCH_CPU = "pip install torch --index-url https://download.pytorch.org/whl/cpu"
+
+
+def _torch_installed() -> bool:
+    try:
+        metadata.distribution("torch")  # metadata only: torch is not imported
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
 def run(args: argparse.Namespace) -> int:
     from torchrack.authoring._scaffold import new_plugin
 
@@ -21,8 +35,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"created {root}/ with {len(files)} files:")
     for path in files:
         print(f"  {path.relative_to(root)}")
-    print(
-        f"\nnext:\n  cd {root}\n  pip install -e \".[test]\"\n  pytest\n"
-        f"  torchrack check --strict --dist {args.name}"
-    )
+    steps = [f"cd {root}"]
+    if not _torch_installed():  # else `pip install -e .` would resolve a bare torch
+        steps.append(f"{TORCH_CPU}   # or the build for your GPU")
+    steps += ['pip install -e ".[test]"', "pytest", f"torchrack check --strict --dist {args.name}"]
+    print("\nnext:\n" + "\n".join(f"  {step}" for step in steps))
     return 0

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         resolve_config,
     )
     from torchrack_runs._events import EventLog
+    from torchrack_runs._hooks import DistributedError, HookError
     from torchrack_runs._launch import LaunchOptions, WorkerFailedError
     from torchrack_runs._lock import LockMismatchError, compare_lock, make_lock, read_lock
     from torchrack_runs._pipeline import ComponentError, ContractError, check_pipeline
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
         StoreNotFoundError,
     )
     from torchrack_runs._tracker import StoreTracker
-    from torchrack_runs._trainer import DistributedError, HookError, Run, fit
+    from torchrack_runs._trainer import Run, fit
     from torchrack_runs.cli._runs import PlotUnavailableError, UnknownMetricError
 
 __version__ = "0.1.0"
@@ -111,8 +112,8 @@ _LAZY: dict[str, str] = {
     "StoreError": "torchrack_runs._store",
     "StoreNotFoundError": "torchrack_runs._store",
     "StoreTracker": "torchrack_runs._tracker",
-    "DistributedError": "torchrack_runs._trainer",
-    "HookError": "torchrack_runs._trainer",
+    "DistributedError": "torchrack_runs._hooks",
+    "HookError": "torchrack_runs._hooks",
     "Run": "torchrack_runs._trainer",
     "fit": "torchrack_runs._trainer",
     "PlotUnavailableError": "torchrack_runs.cli._runs",

@@ -62,8 +62,8 @@ class Runner:
 
     def lock(self) -> dict[str, Any]:
         """The lock of this config: its hash, components with versions and file hashes, torch."""
+        from torchrack_runs._build import component_records
         from torchrack_runs._lock import make_lock
-        from torchrack_runs._trainer import component_records
 
         return make_lock(self.resolved.sha256, component_records(self.resolved, self.registry),
                          self.registry.torch_version)
@@ -101,7 +101,7 @@ class Runner:
 
     def accelerator(self) -> Accelerator:
         """The config's accelerator (checked to be available), or the built-in CPU one."""
-        from torchrack_runs._trainer import build_accelerator
+        from torchrack_runs._build import build_accelerator
 
         return build_accelerator(self.resolved, self.registry)
 
@@ -210,9 +210,11 @@ def evaluate_recorded(
     import torch
     from torchrack.contracts import params_with_defaults
 
+    from torchrack_runs._build import build
+    from torchrack_runs._checkpoint import load_checkpoint
     from torchrack_runs._config import Slot, resolve_config
     from torchrack_runs._pipeline import instantiate
-    from torchrack_runs._trainer import build, evaluate, load_checkpoint
+    from torchrack_runs._trainer import evaluate
 
     record = store.get(ref)
     ckpt_path = record.get("checkpoint")

@@ -10,25 +10,37 @@ one config give bit-identical metrics.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from torchrack import TorchrackError
 from torchrack.accelerator import Accelerator
-from torchrack.integrity import component_sha256
 from torchrack.plugins import Registry
 
+# Building, checkpoints and hook calls live in their own modules; their names stay importable
+# from here, where they lived before.
+from torchrack_runs._build import Pipeline as Pipeline
+from torchrack_runs._build import blame as blame
+from torchrack_runs._build import build as build
+from torchrack_runs._build import build_accelerator as build_accelerator
+from torchrack_runs._build import component_records as component_records
+from torchrack_runs._build import guard as guard
+from torchrack_runs._build import sensitive_paths as sensitive_paths
+from torchrack_runs._checkpoint import atomic_save as atomic_save
+from torchrack_runs._checkpoint import load_checkpoint as load_checkpoint
+from torchrack_runs._checkpoint import restore
 from torchrack_runs._config import ResolvedConfig, Slot
 from torchrack_runs._environment import environment
+from torchrack_runs._hooks import DistributedError as DistributedError
+from torchrack_runs._hooks import HookError as HookError
+from torchrack_runs._hooks import call_hook, explain_failure
 from torchrack_runs._optim import build_optimizer, build_scheduler
-from torchrack_runs._pipeline import ComponentError, call_component, instantiate
+from torchrack_runs._pipeline import ComponentError, call_component
 from torchrack_runs._redact import redact
 
 if TYPE_CHECKING:
@@ -61,57 +73,6 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return (seed * 1_000_003 + epoch * 7_919 + 17) % (2**63)
 
 
-def component_records(resolved: ResolvedConfig, registry: Registry) -> list[dict[str, Any]]:
-    """The run-record ``components`` entries of a resolved config (reads files, imports nothing)."""
-    out = []
-    for slot in resolved.slots:
-        info = slot.info
-        assert info is not None
-        out.append({
-            "role": slot.role,
-            "kind": info.kind,
-            "name": info.name,
-            "version": info.version,
-            "distribution": info.dist,
-            "distribution_version": info.dist_version,
-            "entry_point": info.entry_point,
-            "files_sha256": component_sha256(info, registry.plugin(info.dist)),
-        })
-    return out
-
-
-def atomic_save(obj: Any, path: Path) -> None:
-    """torch.save to a temporary file in the same folder, fsync, then rename over ``path``."""
-    import torch
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with _suppress():
-            os.unlink(tmp)
-        raise
-    with _suppress():  # make the rename itself durable
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-
-
-class _suppress:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: Any) -> bool:
-        return exc[0] is not None and issubclass(exc[0], OSError)
-
-
 class _Progress:
     """A one-line progress bar on a terminal; silent when stderr is not a TTY."""
 
@@ -132,113 +93,6 @@ class _Progress:
     def end_line(self) -> None:
         if self.enabled:
             sys.stderr.write("\n")
-
-
-def _classifier(backbone: Any, head: Any) -> Any:
-    """backbone -> head as one nn.Module, so an accelerator can wrap it (DDP, compile)."""
-    import torch
-
-    class _Classifier(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.backbone = backbone
-            self.head = head
-
-        def forward(self, x: Any) -> Any:
-            return self.head(self.backbone(x))
-
-    return _Classifier()
-
-
-@dataclass
-class Pipeline:
-    """Built components of one config. ``model`` is backbone -> head; ``forward`` is what the
-    accelerator made of it (the same module, or a DDP/compiled wrapper)."""
-
-    dataset: Any
-    augs: list[tuple[Slot, Any]]
-    model: Any
-    loss: Any
-    metrics: list[tuple[Slot, Any]]
-    accelerator: Any
-    forward: Any = None
-
-
-def build_accelerator(resolved: ResolvedConfig, registry: Registry) -> Accelerator:
-    """The config's accelerator (checked to be available), or the built-in CPU one."""
-    from torchrack.accelerator import CPUAccelerator
-
-    slots = resolved.slots_of("accelerator")
-    if not slots:
-        return CPUAccelerator()
-    slot = slots[0]
-    acc: Accelerator = instantiate(slot, registry)
-    try:
-        available = bool(acc.is_available())
-    except Exception as exc:  # noqa: BLE001 - the contract says it must not raise
-        raise ComponentError(slot, "is_available()", exc) from exc
-    if not available:
-        why = getattr(acc, "unavailable_reason", None)
-        raise TorchrackError(
-            f"accelerator {slot.info.qualname if slot.info else slot.ref['name']} is not available "
-            f"here{': ' + why if why else ''} (change /accelerator/name, e.g. to 'cpu')"
-        )
-    return acc
-
-
-def build(resolved: ResolvedConfig, registry: Registry, seed: int, accelerator: Any = None) -> Pipeline:
-    """Instantiate every component; model weights are initialised under ``seed``."""
-    import torch
-
-    acc = accelerator if accelerator is not None else build_accelerator(resolved, registry)
-    dataset = instantiate(resolved.slot("data.dataset"), registry)
-    augs = [(s, instantiate(s, registry)) for s in resolved.slots_of("augmentation")]
-    torch.manual_seed(seed)
-    backbone = instantiate(resolved.slot("model.backbone"), registry)
-    head = instantiate(resolved.slot("model.head"), registry)
-    loss = instantiate(resolved.slot("loss"), registry)
-    metrics = [(s, instantiate(s, registry)) for s in resolved.slots_of("metric")]
-    model = _classifier(backbone, head).to(acc.device)
-    if isinstance(loss, torch.nn.Module):
-        loss = loss.to(acc.device)
-    return Pipeline(dataset, augs, model, loss, metrics, acc)
-
-
-def blame(exc: BaseException, resolved: ResolvedConfig, registry: Registry, default: str) -> Slot:
-    """The config slot whose plugin code raised ``exc`` (from its traceback), else ``default``.
-
-    The model runs as one module (so that DDP and torch.compile can wrap it); when it raises, the
-    innermost traceback frame inside a plugin's package names the component at fault.
-    """
-    roots: list[tuple[str, Slot]] = []
-    for slot in resolved.slots:
-        plugin = registry.plugin(slot.info.dist) if slot.info else None
-        if plugin is not None and plugin.manifest_path:
-            roots.append((os.path.dirname(plugin.manifest_path) + os.sep, slot))
-    found = resolved.slot(default)
-    tb = exc.__traceback__
-    while tb is not None:
-        filename = os.path.abspath(tb.tb_frame.f_code.co_filename)
-        for root, slot in roots:
-            if filename.startswith(root) and slot.kind in ("backbone", "head", "loss"):
-                found = slot
-        tb = tb.tb_next
-    return found
-
-
-def _guard(resolved: ResolvedConfig, registry: Registry, default: str, stage: str) -> Any:
-    """Context manager: re-raise a plugin failure as a ComponentError naming the component."""
-
-    @contextlib.contextmanager
-    def cm() -> Iterator[None]:
-        try:
-            yield
-        except TorchrackError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - name the component that failed
-            raise ComponentError(blame(exc, resolved, registry, default), stage, exc) from exc
-
-    return cm()
 
 
 def evaluate(pipe: Pipeline, resolved: ResolvedConfig, registry: Registry, x: Any, y: Any,
@@ -265,7 +119,7 @@ def evaluate(pipe: Pipeline, resolved: ResolvedConfig, registry: Registry, x: An
             xb, yb = acc.prepare_batch(x[idx], y[idx])
             if not xb.is_floating_point():
                 xb = xb.float()
-            with _guard(resolved, registry, "model.backbone", "evaluation"), acc.autocast():
+            with guard(resolved, registry, "model.backbone", "evaluation"), acc.autocast():
                 logits = forward(xb)  # also on an empty shard: a wrapper may run collectives
                 if not len(idx):
                     continue
@@ -285,58 +139,9 @@ def evaluate(pipe: Pipeline, resolved: ResolvedConfig, registry: Registry, x: An
     return out
 
 
-def sensitive_paths(resolved: ResolvedConfig) -> list[str]:
-    """Dotted config paths of params whose schema marks them ``"x-sensitive": true``."""
-    out = []
-    for slot in resolved.slots:
-        for name, prop in (slot.info.params_schema.get("properties", {}) if slot.info else {}).items():
-            if isinstance(prop, dict) and prop.get("x-sensitive"):
-                out.append(f"{slot.key}.params.{name}")
-    return out
-
-
-class HookError(TorchrackError):
-    """A hook implementation raised; names the hook and the plugin that provides it."""
-
-
-def call_hook(pm: Any, name: str, **kwargs: Any) -> Any:
-    """Call hook ``name``; a failure is re-raised naming the implementation that raised it."""
-    caller = getattr(pm.hook, name)
-    try:
-        return caller(**kwargs)
-    except TorchrackError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - a tracker plugin may raise anything
-        codes = {impl.function.__code__: impl.plugin_name for impl in caller.get_hookimpls()}
-        who = "a hook implementation"
-        tb = exc.__traceback__
-        while tb is not None:
-            if tb.tb_frame.f_code in codes:
-                who = f"plugin {codes[tb.tb_frame.f_code]!r}"
-            tb = tb.tb_next
-        raise HookError(f"{name} of {who} raised {type(exc).__name__}: {exc}") from exc
-
-
-class DistributedError(TorchrackError):
-    """A collective across processes failed (a rank died, hung or lost its connection)."""
-
-
 def rank_seed(seed: int, rank: int) -> int:
     """The seed of rank ``rank``'s own random streams: ``seed`` itself on rank 0."""
     return seed if rank == 0 else (seed + rank * 0x9E3779B97F4A7C15) % (2**63)
-
-
-def explain_failure(acc: Any, exc: BaseException) -> str | None:
-    """What a distributed accelerator knows about a failure (e.g. which ranks stopped
-    answering), or None. Accelerators may offer ``explain_failure(exc)``; it must not raise."""
-    explain = getattr(acc, "explain_failure", None)
-    if explain is None:
-        return None
-    try:
-        why = explain(exc)
-    except Exception:  # noqa: BLE001 - a diagnosis must never hide the failure itself
-        return None
-    return str(why) if why else None
 
 
 def train_epoch(
@@ -484,9 +289,9 @@ def fit(
                                     optimizer, epochs)
         start_epoch = 0
         if resume:
-            start_epoch = _restore(resume, pipe, optimizer, scheduler)
+            start_epoch = restore(resume, pipe, optimizer, scheduler)
             say(f"resuming run {resume['run_id']} at epoch {start_epoch + 1}/{epochs}")
-        with _guard(resolved, registry, "model.backbone", "preparing the model"):
+        with guard(resolved, registry, "model.backbone", "preparing the model"):
             pipe.forward = acc.prepare_model(pipe.model)
 
         # 2. The loop.
@@ -589,44 +394,3 @@ def fit(
     return run
 
 
-def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """A checkpoint written by :func:`atomic_save` (weights only: no code runs on load).
-
-    A missing, truncated or foreign file raises a :class:`TorchrackError` that names it.
-    """
-    import torch
-
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise TorchrackError(f"checkpoint {path} does not exist") from None
-    except Exception as exc:  # noqa: BLE001 - torch reports a bad file in many ways
-        raise TorchrackError(
-            f"checkpoint {path} cannot be read ({type(exc).__name__}: {str(exc)[:300]}); it is "
-            "truncated or not a torchrack checkpoint: start a new run, or resume from a copy "
-            "that is whole"
-        ) from None
-    if not isinstance(ckpt, dict) or not {"epoch", "model"} <= set(ckpt) or not isinstance(ckpt["epoch"], int):
-        raise TorchrackError(f"checkpoint {path} is not a torchrack checkpoint (no epoch and model)")
-    return ckpt
-
-
-def _restore(resume: dict[str, Any], pipe: Pipeline, optimizer: Any, scheduler: Any) -> int:
-    path = resume.get("checkpoint")
-    if not path or not Path(path).is_file():
-        raise TorchrackError(
-            f"run {resume['run_id']} has no checkpoint to resume from (expected at {path}); "
-            "start a new run instead"
-        )
-    ckpt = load_checkpoint(path)
-    try:
-        pipe.model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        if scheduler is not None and ckpt.get("scheduler") is not None:
-            scheduler.load_state_dict(ckpt["scheduler"])
-    except (KeyError, RuntimeError, ValueError, TypeError) as exc:
-        raise TorchrackError(
-            f"checkpoint {path} does not fit this config's model and optimizer "
-            f"({type(exc).__name__}: {str(exc)[:300]})"
-        ) from None
-    return int(ckpt["epoch"]) + 1
