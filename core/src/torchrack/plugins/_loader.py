@@ -172,10 +172,10 @@ class TrustPolicy:
         owners = self.owners(top)
         if owners and plugin.canonical_name not in owners:
             for owner in owners:
-                why = self.settings.denial(owner)
-                if why:
+                denied = self.settings.denial(owner)
+                if denied:
                     return (f"entry point {ep.group}:{ep.name} = {ep.value} of {plugin.name} "
-                            f"imports package {top!r} of distribution {owner}, which is {why}")
+                            f"imports package {top!r} of distribution {owner}, which is {denied}")
         if top in self.denied_packages() and plugin.canonical_name not in owners:
             return (f"entry point {ep.group}:{ep.name} = {ep.value} of {plugin.name} imports "
                     f"package {top!r} of a denied distribution")
