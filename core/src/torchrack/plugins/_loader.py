@@ -292,10 +292,12 @@ def load_entry_point(value: str, *, who: str) -> Any:
             {"error": f"os._exit({exc.code!r}) called during import", "chain": [], "traceback": ""},
         ) from None
     except SystemExit as exc:
+        described = describe_exception(exc)
+        described["error"] = f"sys.exit({exc.code!r}) called during import"
         raise EntryPointImportError(
             f"{who}: importing {value} called sys.exit({exc.code!r}); a plugin must not end the "
             "process while it is imported",
-            describe_exception(exc),
+            described,
         ) from None
     except UntrustedImportError as exc:
         raise UntrustedImportError(f"{who}: {exc}", describe_exception(exc)) from exc
