@@ -34,9 +34,13 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff over everything."""
-    session.install("ruff>=0.6")
+    """ruff over everything, and the architecture's import rules (lint-imports, pyproject.toml)."""
+    session.install("ruff>=0.6", "import-linter>=2.0")
+    # import-linter reads the source of the installed packages; it imports none of them, so no
+    # dependency (torch) is needed.
+    session.install("--no-deps", "-e", "core", *[f"-e./plugins/{p}" for p in PLUGINS])
     session.run("ruff", "check", ".")
+    session.run("lint-imports")
 
 
 @nox.session
