@@ -37,7 +37,7 @@ if TYPE_CHECKING:
         conformance_cases,
         load_config,
     )
-    from torchrack.testing._checks import CHECKS
+    from torchrack.testing._catalog import CHECKS
     from torchrack.testing._subject import ConformanceFailure, Result
 
 __all__ = [
@@ -69,7 +69,7 @@ _LAZY = {
     "check_component": "torchrack.testing._cases",
     "conformance_cases": "torchrack.testing._cases",
     "load_config": "torchrack.testing._cases",
-    "CHECKS": "torchrack.testing._checks",
+    "CHECKS": "torchrack.testing._catalog",
     "ConformanceFailure": "torchrack.testing._subject",
     "Result": "torchrack.testing._subject",
 }

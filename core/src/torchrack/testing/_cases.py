@@ -27,7 +27,7 @@ from torchrack._errors import TorchrackError
 from torchrack.plugins._registry import Registry
 from torchrack.plugins._trust import canonical_dist
 from torchrack.plugins._vetting import BROKEN, DENIED, INCOMPATIBLE, PluginInfo
-from torchrack.testing._checks import checks_for, run_check
+from torchrack.testing._catalog import checks_for, run_check
 from torchrack.testing._subject import (
     FAILED,
     PASSED,

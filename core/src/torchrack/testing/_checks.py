@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -22,13 +21,8 @@ from torchrack.contracts._schemas import validate_params, validate_params_schema
 from torchrack.contracts._tensorspec import InvalidTensorSpecError, resolve
 from torchrack.testing._inputs import to_device
 from torchrack.testing._subject import (
-    FAILED,
-    PASSED,
-    SKIPPED,
-    BuildError,
     CheckError,
     GlobalState,
-    Result,
     Skip,
     Subject,
     close,
@@ -36,7 +30,6 @@ from torchrack.testing._subject import (
     generator_on,
     is_module,
     move_target,
-    preserved_global_state,
     same,
 )
 
@@ -462,68 +455,3 @@ def check_global_state(s: Subject) -> list[str]:
     what = {"dataset": "loading it", "accelerator": "asking it"}.get(s.kind, "calling it")
     problems += [f"{what} {p}" for p in before.changes(GlobalState.capture())]
     return problems
-
-
-@dataclass(frozen=True)
-class Check:
-    """A named check, the kinds it applies to, and its function."""
-
-    name: str
-    kinds: frozenset[str]
-    fn: Callable[[Subject], list[str]]
-
-    @property
-    def doc(self) -> str:
-        return (self.fn.__doc__ or "").strip().splitlines()[0]
-
-
-_ALL = frozenset({"dataset", "augmentation", "backbone", "head", "loss", "metric", "accelerator"})
-_CALLED = frozenset({"augmentation", "backbone", "head", "loss", "metric"})
-
-#: Every per-component check, in the order they run. ``manifest`` (per distribution) is separate.
-CHECKS: dict[str, Check] = {
-    c.name: c
-    for c in [
-        Check("specs", _ALL, check_specs),
-        Check("params_schema", _ALL, check_params_schema),
-        Check("global_state", _ALL, check_global_state),
-        Check("instantiate", _ALL, check_instantiate),
-        Check("outputs_cpu", _CALLED | {"dataset"}, check_outputs_cpu),
-        Check("outputs_meta", _CALLED, check_outputs_meta),
-        Check("deterministic", _CALLED | {"dataset"}, check_deterministic),
-        Check("no_inplace", _CALLED, check_no_inplace),
-        Check("device_move", _CALLED, check_device_move),
-        Check("gradients", frozenset({"backbone", "head", "loss"}), check_gradients),
-        Check("finite_scalar", frozenset({"loss"}), check_finite_scalar),
-        Check("batching", frozenset({"metric"}), check_batching),
-        Check("state_sum", frozenset({"metric"}), check_state_sum),
-        Check("availability", frozenset({"accelerator"}), check_availability),
-    ]
-}
-
-
-def checks_for(kind: str) -> list[str]:
-    """The names of the checks that apply to ``kind``, in order."""
-    return [name for name, c in CHECKS.items() if kind in c.kinds]
-
-
-def run_check(name: str, subject: Subject) -> Result:
-    """Run check ``name`` on ``subject``; every message names the check and the component."""
-    check = CHECKS[name]
-    who = subject.who
-    with preserved_global_state():
-        try:
-            problems = check.fn(subject)
-        except Skip as exc:
-            return Result(name, who, SKIPPED, reason=str(exc))
-        except BuildError as exc:
-            if name != "instantiate":
-                return Result(name, who, SKIPPED, reason=f"{who} cannot be built; see its instantiate check ({exc})")
-            problems = [str(exc)]
-        except CheckError as exc:
-            problems = [str(exc)]
-        except Exception as exc:  # noqa: BLE001 - a component may raise anything
-            problems = [f"raised {describe(exc)}"]
-    if not problems:
-        return Result(name, who, PASSED)
-    return Result(name, who, FAILED, [f"[{name}] {subject.kind} {who}: {p}" for p in problems])
