@@ -10,6 +10,7 @@ entries and the modification times of every file read; see :func:`scan`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -111,21 +112,26 @@ def _parse_entry_points(text: str) -> list[EntryPointFact]:
 
 
 def _parse_metadata(text: str) -> tuple[str | None, str | None, list[str]]:
-    name = version = None
-    requires: list[str] = []
-    for line in text.splitlines():
+    """``(Name, Version, [Requires-Dist, ...])`` from METADATA's headers, read as the installer and
+    ``importlib.metadata`` read them (:mod:`email`): field names are case-insensitive, the first
+    ``Name`` and ``Version`` count, a line starting with a space or tab continues the field before
+    it, lines end only at CR/LF, and headers end at the first empty line or the first line that
+    is not a header. A missing or empty ``Name``/``Version`` is None."""
+    fields: list[list[str]] = []
+    for line in re.split(r"\r\n|\r|\n", text):
         if not line:
             break  # end of headers; the body is the long description
-        key, sep, value = line.partition(":")
-        if not sep or line[0] in " \t":
+        if line[0] in " \t":
+            if fields:
+                fields[-1][1] = (fields[-1][1] + " " + line.strip(" \t")).strip(" \t")
             continue
-        value = value.strip()
-        if key == "Name":
-            name = value
-        elif key == "Version":
-            version = value
-        elif key == "Requires-Dist":
-            requires.append(value)
+        key, sep, value = line.partition(":")
+        if not sep or any(not ("!" <= c <= "~") for c in key):
+            break  # not a header: email's parser takes it, and all that follows, as the body
+        fields.append([key.lower(), value.strip(" \t")])
+    name = next((v for k, v in fields if k == "name"), None) or None
+    version = next((v for k, v in fields if k == "version"), None) or None
+    requires = [v for k, v in fields if k == "requires-dist" and v]
     return name, version, requires
 
 
@@ -167,24 +173,119 @@ def _find_manifest(
     return None, tried
 
 
+#: The largest manifest read (bytes); a larger file is that plugin's broken verdict.
+MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number (JSON has no NaN or Infinity)")
+
+
+def parse_manifest(raw: bytes, where: str) -> tuple[dict[str, Any] | None, list[str]]:
+    """Parse and validate manifest bytes; every failure is a problem naming ``where``, never an
+    exception: too large, not UTF-8, not JSON, nested too deeply, a number JSON cannot hold
+    (NaN, Infinity, more digits than Python reads), or invalid against the manifest schema."""
+    if len(raw) > MAX_MANIFEST_BYTES:
+        return None, [f"{where}: the manifest is larger than {MAX_MANIFEST_BYTES} bytes; a "
+                      "manifest describes components, it holds no data"]
+    try:
+        data = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+    except UnicodeDecodeError as exc:
+        return None, [f"{where}: cannot read the manifest: not UTF-8 ({exc.reason} at byte {exc.start})"]
+    except json.JSONDecodeError as exc:
+        return None, [f"{where}: not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"]
+    except RecursionError:
+        return None, [f"{where}: not a usable manifest: nested too deeply"]
+    except ValueError as exc:  # NaN/Infinity (above), or an integer of too many digits
+        text = str(exc)
+        if "digits" in text or "integer string conversion" in text:
+            text = f"an integer has more digits than allowed ({text})"
+        return None, [f"{where}: not a usable manifest: {text}"]
+    known = _known_verdict(raw)
+    if known is not None:
+        problems = [f"{where}: {p}" for p in known]
+        return (data if isinstance(data, dict) else None), problems
+    from torchrack.contracts._schemas import validate, validate_params_schema
+
+    try:
+        found = [str(p) for p in validate("manifest", data)]
+        if not found:
+            for name, comp in data.get("components", {}).items():
+                for p in validate_params_schema(comp.get("params", {"type": "object"})):
+                    found.append(f"params schema of {name!r} is invalid at {p}")
+    except RecursionError:
+        return None, [f"{where}: not a usable manifest: nested too deeply"]
+    _remember_verdict(raw, found)
+    return (data if isinstance(data, dict) else None), [f"{where}: {p}" for p in found]
+
+
+# -- the content-addressed cache of manifest verdicts ----------------------------------------------
+#
+# Checking a manifest against the schema (and each params schema against the metaschema) is most
+# of a cold scan's work, and its result depends on the manifest's bytes and the torchrack version
+# alone. So it is remembered by content, in ``<cache dir>/manifests/<sha256>.json``, shared by every
+# environment of the user: a new virtualenv with the same plugins validates nothing again. Each
+# file is written whole to a temporary name and renamed (concurrent writers leave one complete
+# file); an unwritable or corrupt cache is a miss, never an error. ``TORCHRACK_NO_CACHE`` turns it
+# off with the discovery cache.
+
+_VERDICT_FORMAT = 1
+
+
+def _verdict_file(raw: bytes) -> Path:
+    import hashlib
+
+    digest = hashlib.sha256(b"torchrack-manifest\0" + __version__.encode() + b"\0" + raw).hexdigest()
+    return cache_dir() / "manifests" / f"{digest}.json"
+
+
+def _known_verdict(raw: bytes) -> list[str] | None:
+    """The problems remembered for a manifest of exactly these bytes, or None (not known)."""
+    if not cache_enabled():
+        return None
+    try:
+        with open(_verdict_file(raw), encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict) or data.get("format") != _VERDICT_FORMAT:
+        return None
+    problems = data.get("problems")
+    if not isinstance(problems, list) or not all(isinstance(p, str) for p in problems):
+        return None
+    return problems
+
+
+def _remember_verdict(raw: bytes, problems: list[str]) -> None:
+    if not cache_enabled():
+        return
+    import tempfile
+
+    file = _verdict_file(raw)
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=".verdict-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump({"format": _VERDICT_FORMAT, "problems": problems}, fh)
+            os.replace(tmp, file)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+    except OSError:
+        pass  # read-only home, full disk: validated again next time
+
+
 def _read_manifest(path: str | None) -> tuple[dict[str, Any] | None, list[str]]:
     if path is None:
         return None, [f"no {MANIFEST_NAME} found in the plugin's top-level package"]
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, [f"{path}: cannot read the manifest: {exc}"]
-    except json.JSONDecodeError as exc:
-        return None, [f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"]
-    from torchrack.contracts._schemas import validate, validate_params_schema
-
-    problems = [f"{path}: {p}" for p in validate("manifest", data)]
-    if not problems:
-        for name, comp in data.get("components", {}).items():
-            for p in validate_params_schema(comp.get("params", {"type": "object"})):
-                problems.append(f"{path}: params schema of {name!r} is invalid at {p}")
-    return (data if isinstance(data, dict) else None), problems
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_MANIFEST_BYTES + 1)
+    except OSError as exc:
+        return None, [f"{path}: cannot read the manifest: {exc.strerror or exc}"]
+    return parse_manifest(raw, path)
 
 
 def _scan_uncached(
@@ -232,7 +333,7 @@ def _scan_uncached(
         dists.append(
             DistFacts(
                 name=name or norm,
-                version=version or "0",
+                version=version or ("0" if (problems := [f"{dist_path or norm}/METADATA has no Version header, which every distribution must have (core metadata spec); reinstall it from a release that has one", *problems]) else "0"),
                 location=str(dist_path) if dist_path is not None else "",
                 requires=requires,
                 entry_points=eps,
@@ -259,11 +360,21 @@ def cache_enabled() -> bool:
 
 
 def _cache_key(path: list[str]) -> tuple[Path, str, list[tuple[str, int, int]]]:
-    ident = "\0".join([sys.executable, __version__, *path])
+    """The cache file, its identity and the stamps of the ``sys.path`` entries that matter.
+
+    Only entries that hold distribution metadata (or are archives) can change what discovery
+    finds, so only they are part of the key: the working directory that ``python -m torchrack``
+    puts first on ``sys.path``, or the ``bin`` folder of a console script, is left out while it
+    holds no ``*.dist-info``, and every folder shares one cache. An entry that gains metadata
+    changes the key.
+    """
+    stamps = [_path_stamp(p or ".") for p in path]
+    kept = [s for s in stamps if s[2] > 0 or (s[1] != -1 and not os.path.isdir(s[0]))]
+    ident = "\0".join([sys.executable, __version__, *(s[0] for s in kept)])
     # A short checksum names the file; the full ident is stored in it and compared on load, so
     # a checksum collision is only a miss.
     digest = f"{zlib.crc32(ident.encode()):08x}{len(ident):04x}"
-    return cache_dir() / f"discovery-{digest}.json", ident, [_path_stamp(p or ".") for p in path]
+    return cache_dir() / f"discovery-{digest}.json", ident, kept
 
 
 def _path_stamp(entry: str) -> tuple[str, int, int]:
@@ -281,7 +392,7 @@ def _path_stamp(entry: str) -> tuple[str, int, int]:
     except OSError:
         return (entry, -1, -1)
     metas = sorted(n for n in names if n.endswith((".dist-info", ".egg-info")))
-    return (entry, zlib.crc32("\0".join(metas).encode()), len(metas))
+    return (os.path.abspath(entry), zlib.crc32("\0".join(metas).encode()), len(metas))
 
 
 def _load_cache(
@@ -295,16 +406,81 @@ def _load_cache(
     try:
         with open(file, encoding="utf-8") as fh:
             data = json.load(fh)
-        if data.get("format") != _CACHE_FORMAT or data.get("ident") != ident:
+        if not isinstance(data, dict) or data.get("format") != _CACHE_FORMAT or data.get("ident") != ident:
             return None, {}
+        if not _cache_ok(data):
+            return None, {}  # well-formed JSON of the wrong shape: never trusted, just a miss
         dists = [DistFacts.from_json(d) for d in data["dists"]]
         unchanged = [all(_stamp(s[0]) == s for s in d.stamps) for d in dists]
         if all(unchanged) and [tuple(s) for s in data["path_stamps"]] == path_stamps:
             return ScanResult(dists, data["torch_version"], from_cache=True), {}
         return None, {d.location: d for d, ok in zip(dists, unchanged, strict=True)
                       if ok and d.location and d.stamps}
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return None, {}  # a missing, stale or corrupt cache is just a miss
+
+
+def _is_str_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _stamps_ok(value: Any) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(s, list) and len(s) == 3 and isinstance(s[0], str)
+        and all(isinstance(n, int) and not isinstance(n, bool) for n in s[1:]) for s in value
+    )
+
+
+def _manifest_ok(manifest: Any) -> bool:
+    """The shape vetting relies on (a fresh read checks the full schema before caching)."""
+    if manifest is None:
+        return True
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("api", ""), str):
+        return False
+    for key in ("components", "hooks", "commands"):
+        section = manifest.get(key, {})
+        if not isinstance(section, dict) or not all(isinstance(v, dict) for v in section.values()):
+            return False
+    for comp in manifest.get("components", {}).values():
+        for key, kind in (("kind", str), ("version", str), ("summary", str), ("params", dict),
+                          ("inputs", dict), ("outputs", dict), ("devices", list)):
+            if key in comp and not isinstance(comp[key], kind):
+                return False
+    return True
+
+
+def _cache_ok(data: dict[str, Any]) -> bool:
+    """Whether a cache file of the right ident also has the right types throughout."""
+    if not _stamps_ok(data.get("path_stamps")) or not isinstance(data.get("dists"), list):
+        return False
+    if data.get("torch_version") is not None and not isinstance(data["torch_version"], str):
+        return False
+    fields = {f: None for f in DistFacts.__dataclass_fields__}
+    for d in data["dists"]:
+        if not isinstance(d, dict) or set(d) != set(fields):
+            return False
+        if not all(isinstance(d[k], str) for k in ("name", "version", "location")):
+            return False
+        if not _is_str_list(d["requires"]) or not _is_str_list(d["manifest_problems"]):
+            return False
+        if d["manifest_path"] is not None and not isinstance(d["manifest_path"], str):
+            return False
+        eps = d["entry_points"]
+        if not isinstance(eps, list) or not all(
+            isinstance(e, dict) and set(e) == {"group", "name", "value"}
+            and all(isinstance(v, str) for v in e.values()) and e["group"] in KIND_OF_GROUP
+            for e in eps
+        ):
+            return False
+        if not _stamps_ok(d["stamps"]) or not _manifest_ok(d["manifest"]):
+            return False
+        compat = d["compat"]
+        if compat is not None and not (
+            isinstance(compat, dict) and _is_str_list(compat.get("reasons"))
+            and _is_str_list(compat.get("warnings")) and _is_str_list(compat.get("broken"))
+        ):
+            return False
+    return True
 
 
 def _write_cache(
