@@ -139,15 +139,15 @@ def test_unparseable_manifest_names_line_and_column(tmp_path: Path) -> None:
 
 
 CONFIG_CORPUS = [
-    ("schema_version = 1\n", "'run' is a required property"),
-    ("schema_version = 2\n[run]\nname='x'\n", "/schema_version: 1 was expected"),
+    ("schema_version = 1\n", "/: missing key 'run'"),
+    ("schema_version = 2\n[run]\nname='x'\n", "/schema_version: expected 1, found 2"),
     ("schema_version = 1\n[run\n", "invalid TOML"),
-    ('schema_version = 1\nsurprise = 3\n[run]\nname = "x"\n', "'surprise' was unexpected"),
-    ('schema_version = 1\n[run]\nname = "x"\nepochs = "ten"\n', "/run/epochs: 'ten' is not of type 'integer'"),
+    ('schema_version = 1\nsurprise = 3\n[run]\nname = "x"\n', "/: unknown key 'surprise'"),
+    ('schema_version = 1\n[run]\nname = "x"\nepochs = "ten"\n', "/run/epochs: expected an integer, found 'ten' (a string)"),
     ('schema_version = 1\n[run]\nname = "x"\n[data]\ndataset = { name = "../etc/passwd" }\n',
-     "/data/dataset/name: '../etc/passwd' does not match"),
+     "/data/dataset/name: expected a component name"),
     ('schema_version = 1\n[run]\nname = "x"\n[data]\ndataset = { name = "os:system" }\n',
-     "'model' is a required property"),
+     "/: missing key 'model'"),
 ]
 
 

@@ -25,15 +25,52 @@ from torchrack_runs._config import ResolvedConfig, Slot
 DRY_RUN_BATCH = 4
 
 
+#: How much of a component's exception message a :class:`ComponentError` shows.
+MAX_EXCEPTION_LINES = 3
+MAX_EXCEPTION_CHARS = 500
+
+
+def exception_summary(exc: BaseException, max_lines: int = MAX_EXCEPTION_LINES,
+                      max_chars: int = MAX_EXCEPTION_CHARS) -> str:
+    """The first meaningful lines of ``exc``'s message, without a C++ stack.
+
+    torch's C++ errors append ``Exception raised from ... (most recent call first):`` and one
+    ``frame #N: ...`` line per frame; everything from there on is left out, and the rest is
+    capped at ``max_lines`` lines and ``max_chars`` characters.
+    """
+    try:
+        text = str(exc)
+    except Exception:  # noqa: BLE001 - a plugin's exception may fail to format itself
+        text = ""
+    cut = text.find("Exception raised from")
+    if cut >= 0:
+        text = text[:cut]
+    lines = [line.rstrip() for line in text.splitlines()
+             if line.strip() and not line.lstrip().startswith(("frame #", "<omitting python frames>"))]
+    summary = " ".join(line.strip() for line in lines[:max_lines])
+    if len(lines) > max_lines:
+        summary += " ..."
+    if cut >= 0 and summary.count('"') % 2:  # the C++ text was cut inside a quoted message
+        summary += '"'
+    if len(summary) > max_chars:
+        summary = summary[: max_chars - 3].rstrip() + "..."
+    return summary or "(no message)"
+
+
 class ComponentError(TorchrackError):
-    """A component raised while being built or run; names the component and its distribution."""
+    """A component raised while being built or run; names the component and its distribution.
+
+    The message shows the first line(s) of the component's exception (no C++ stack frames); the
+    exception itself is the ``__cause__``.
+    """
 
     def __init__(self, slot: Slot, stage: str, exc: BaseException) -> None:
         info = slot.info
         who = f"{slot.kind} {info.qualname if info else slot.ref.get('name')}"
         dist = f" from {info.dist} {info.dist_version}" if info else ""
         super().__init__(
-            f"{who} ({slot.key}){dist} failed during {stage}: {type(exc).__name__}: {exc}"
+            f"{who} ({slot.key}){dist} failed during {stage}: {type(exc).__name__}: "
+            f"{exception_summary(exc)}"
         )
         self.slot = slot
         self.stage = stage
