@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
+from collections.abc import Callable
 from typing import Any
 
+import pytest
 from torchrack.contracts._schemas import validate
 
 #: A secret that must never reach the store, the event log or `runs show` output.
@@ -50,3 +53,47 @@ def assert_valid(name: str, instance: Any) -> None:
     """Fail with every schema problem of ``instance`` against the published schema ``name``."""
     problems = validate(name, instance)
     assert not problems, "\n".join(map(str, problems))
+
+
+class FailingConnection:
+    """An sqlite3 connection whose ``execute`` raises ``error`` for SQL that ``fails(sql)``
+    accepts (a full disk, say); everything else goes to the real connection. ``armed`` turns
+    the failure on and off (space freed again)."""
+
+    def __init__(self, conn: sqlite3.Connection, fails: Callable[[str], bool],
+                 error: BaseException) -> None:
+        self._conn = conn
+        self._fails = fails
+        self._error = error
+        self.armed = True
+        self.failures = 0
+
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+        if self.armed and self._fails(sql):
+            self.failures += 1
+            raise self._error
+        return self._conn.execute(sql, *args)
+
+    def executemany(self, sql: str, *args: Any) -> sqlite3.Cursor:
+        if self.armed and self._fails(sql):
+            self.failures += 1
+            raise self._error
+        return self._conn.executemany(sql, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+
+def failing_connections(monkeypatch: pytest.MonkeyPatch, fails: Callable[[str], bool],
+                        error: BaseException) -> list[FailingConnection]:
+    """Make every new store connection a :class:`FailingConnection`; return them as made."""
+    made: list[FailingConnection] = []
+    real = sqlite3.connect
+
+    def connect(*args: Any, **kwargs: Any) -> FailingConnection:
+        conn = FailingConnection(real(*args, **kwargs), fails, error)
+        made.append(conn)
+        return conn
+
+    monkeypatch.setattr(sqlite3, "connect", connect)
+    return made

@@ -3,19 +3,22 @@
 Appends are whole lines written with one ``write`` on an ``O_APPEND`` descriptor under an
 exclusive ``flock``, so several processes (the trainer, ``torchrack eval``) can log one run and
 ``seq`` still increases by one per event. A line torn by a crash is skipped on reading and
-never glued to the next event.
+never glued to the next event; an append that fails (a full disk) is cut off again, so it leaves
+no partial line. Lines are strict JSON: NaN and the infinities are written as ``null``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from torchrack_runs._json import dumps, json_default
 from torchrack_runs._redact import redact, scrub
 
 try:  # POSIX: serialize appends to one event log across processes
@@ -26,16 +29,7 @@ except ImportError:  # pragma: no cover - Windows
 #: Version of the run-record and event contracts written by the store.
 RECORD_SCHEMA_VERSION = 1
 
-
-def json_default(obj: Any) -> Any:
-    """JSON form of values json cannot write: numpy/torch scalars and arrays, sets, the rest as str."""
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    if hasattr(obj, "item"):
-        return obj.item()
-    if isinstance(obj, (set, frozenset)):
-        return sorted(obj, key=str)
-    return str(obj)
+__all__ = ["RECORD_SCHEMA_VERSION", "EventLog", "event_types", "json_default", "make_event", "next_seq"]
 
 
 def event_types() -> list[str]:
@@ -79,13 +73,16 @@ def make_event(run_id: str, type: str, fields: Mapping[str, Any],
 
 
 def _split_metrics(metrics: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Metrics the event schema accepts (numbers, arrays, objects) and the rest."""
+    """Metrics the event schema accepts (finite numbers, arrays, objects) and the rest (strings,
+    None, NaN and infinities: JSON has no number for those, they are written as null)."""
     kept: dict[str, Any] = {}
     other: dict[str, Any] = {}
     for key, value in metrics.items():
         if hasattr(value, "item") or hasattr(value, "tolist"):  # a tensor or numpy value
             value = json_default(value)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if isinstance(value, float) and not math.isfinite(value):
+            other[str(key)] = value
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
             kept[str(key)] = value
         elif isinstance(value, dict):
             kept[str(key)] = redact(value)
@@ -130,8 +127,14 @@ class EventLog:
                 if size and os.pread(fd, 1, size - 1) != b"\n":
                     prefix = b"\n"  # end a line torn by a crash, so this one stays whole
             event["seq"], event["time"] = self._next, time.time()
-            line = prefix + (json.dumps(event, default=json_default) + "\n").encode()
-            os.write(fd, line)
+            line = prefix + (dumps(event, canonical=False) + "\n").encode()
+            try:
+                _write_all(fd, line)
+            except BaseException:
+                self._size = -1  # whatever happened, look at the file again next time
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, size)  # no partial line stays behind
+                raise
             self._size, self._next = size + len(line), self._next + 1
         finally:
             os.close(fd)
@@ -146,6 +149,16 @@ class EventLog:
                     if isinstance(item, dict):
                         events.append(item)
         return events
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data``: ``os.write`` may write less (a disk filling up) without raising."""
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        if n <= 0:
+            raise OSError(f"could not append to the event log (write returned {n})")
+        view = view[n:]
 
 
 def next_seq(path: Path) -> int:

@@ -12,34 +12,60 @@ checkpoints (written by the trainer) and ``events.jsonl`` (written by :meth:`Run
 
 Concurrency and crash safety: the database is in WAL mode with a busy timeout, every write is one
 ``BEGIN IMMEDIATE`` transaction with ``synchronous=FULL``, so any number of processes can write
-one store and a process killed at any point leaves it consistent. Each run keeps the pid, process
-start time and host of its writer; opening a store marks runs whose writer is gone as interrupted.
+one store and a process killed at any point leaves it consistent; a write that fails (a full
+disk, say) is rolled back whole. Each run keeps the pid, process start time and host of its
+writer; opening a store for writing marks runs whose writer is gone as interrupted.
+
+A store that this process may not write (a read-only file, folder or file system) is opened
+read-only with ``read_only=True`` (or ``read_only=None``: read-only exactly when it cannot be
+written); it is then never changed, and runs are not marked interrupted. Opening one for
+writing raises :class:`StoreReadOnlyError`. The modules behind this one: :mod:`._connection`
+(paths and opening), :mod:`._schema` (tables, migrations), :mod:`._records` (record assembly,
+checks, rows), :mod:`._procs` (writer liveness), :mod:`._store_errors` (the errors).
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import json
 import os
-import socket
-import sqlite3
-import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from torchrack import TorchrackError
+from torchrack_runs._connection import Database, ensure_folder, inspect, writable
+from torchrack_runs._events import EventLog, make_event
+from torchrack_runs._procs import hostname, pid_alive, process_start
+from torchrack_runs._records import (
+    INT_MAX,
+    RUN_ID,
+    assemble,
+    check_int,
+    from_rows,
+    loads,
+    summary,
+    to_json,
+)
+from torchrack_runs._records import mapping_json as _mapping_json
+from torchrack_runs._redact import scrub
+from torchrack_runs._schema import SCHEMA_VERSION
+from torchrack_runs._store_errors import (
+    STORE_ENV,
+    InvalidRunRecordError,
+    RunInUseError,
+    RunNotFoundError,
+    StoreError,
+    StoreFullError,
+    StoreLockedError,
+    StoreNotFoundError,
+    StoreReadOnlyError,
+)
+from torchrack_runs._store_errors import read_only as _read_only_error
 
-from torchrack_runs._events import RECORD_SCHEMA_VERSION, EventLog, json_default, make_event
-from torchrack_runs._redact import redact, scrub, secret_values
-
-#: Version of the store's table layout, kept in the ``meta`` table; migrated forward on open.
-SCHEMA_VERSION = 1
-
-#: Environment variable that overrides the default store path.
-STORE_ENV = "TORCHRACK_STORE"
+__all__ = [
+    "BUSY_TIMEOUT", "END_STATUSES", "SCHEMA_VERSION", "STORE_ENV", "InvalidRunRecordError",
+    "RunInUseError", "RunNotFoundError", "RunStore", "StoreError", "StoreFullError",
+    "StoreLockedError", "StoreNotFoundError", "StoreReadOnlyError", "pid_alive",
+]
 
 #: Statuses a run can end with (:meth:`RunStore.finish_run`).
 END_STATUSES = ("completed", "failed", "interrupted")
@@ -47,158 +73,10 @@ END_STATUSES = ("completed", "failed", "interrupted")
 #: Seconds a writer waits for another process's write transaction before giving up.
 BUSY_TIMEOUT = 60.0
 
-# Each entry migrates the store from version N-1 to N; statements run in one transaction.
-_MIGRATIONS: dict[int, tuple[str, ...]] = {
-    1: (
-        """CREATE TABLE runs (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            name TEXT NOT NULL,
-            status TEXT NOT NULL,
-            error TEXT,
-            config TEXT NOT NULL,
-            config_sha256 TEXT NOT NULL,
-            components TEXT NOT NULL,
-            environment TEXT NOT NULL,
-            seed INTEGER NOT NULL,
-            final_metrics TEXT NOT NULL DEFAULT '{}',
-            timings TEXT NOT NULL DEFAULT '{}',
-            checkpoint TEXT,
-            checkpoint_epoch INTEGER,
-            extra TEXT NOT NULL DEFAULT '{}',
-            pid INTEGER,
-            pid_start TEXT,
-            hostname TEXT,
-            created_at REAL NOT NULL,
-            updated_at REAL NOT NULL
-        )""",
-        "CREATE INDEX runs_status ON runs(status)",
-        """CREATE TABLE epochs (
-            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-            epoch INTEGER NOT NULL,
-            metrics TEXT NOT NULL,
-            recorded_at REAL NOT NULL,
-            PRIMARY KEY (run_id, epoch)
-        ) WITHOUT ROWID""",
-        """CREATE TABLE evaluations (
-            id INTEGER PRIMARY KEY,
-            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-            split TEXT NOT NULL,
-            metrics TEXT NOT NULL,
-            checkpoint TEXT,
-            source TEXT NOT NULL,
-            recorded_at REAL NOT NULL
-        )""",
-        "CREATE INDEX evaluations_run ON evaluations(run_id)",
-    ),
-}
 
-# Record fields kept in their own columns or tables; any other field goes to ``extra``.
-_COLUMN_FIELDS = frozenset(
-    {
-        "schema_version", "run_id", "name", "status", "error", "config", "config_sha256",
-        "components", "environment", "seed", "epochs", "final_metrics", "evaluations", "timings",
-        "checkpoint", "checkpoint_epoch",
-    }
-)
-
-
-class StoreError(TorchrackError):
-    """The run store cannot be used: not a torchrack store, too new, unreadable."""
-
-    def __init__(self, message: str, path: Path) -> None:
-        super().__init__(message)
-        self.path = path
-
-
-class StoreNotFoundError(StoreError, FileNotFoundError):
-    """A command that reads runs was pointed at a store file that does not exist."""
-
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-
-class RunNotFoundError(TorchrackError, LookupError):
-    """No run answers to a reference; the message names the store and its latest run ids."""
-
-    def __init__(self, message: str, ref: str, path: Path) -> None:
-        super().__init__(message)
-        self.ref = ref
-        self.path = path
-
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-
-class RunInUseError(TorchrackError):
-    """A run that a live process on this host is still writing cannot be reopened."""
-
-    def __init__(self, message: str, run_id: str, pid: int) -> None:
-        super().__init__(message)
-        self.run_id = run_id
-        self.pid = pid
-
-
-class InvalidRunRecordError(TorchrackError, ValueError):
-    """A record given to :meth:`RunStore.create_run` does not conform to the run-record schema."""
-
-    def __init__(self, message: str, problems: list[str]) -> None:
-        super().__init__(message)
-        self.problems = problems
-
-
-def _dumps(obj: Any) -> str:
-    """Canonical JSON: sorted keys, no whitespace; NaN and infinities kept (Python reads them)."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=json_default)
-
-
-def _loads(text: str | None, default: Any = None) -> Any:
-    return default if text is None else json.loads(text)
-
-
-def _hostname() -> str:
-    return socket.gethostname()
-
-
-def _process_stat(pid: int) -> list[str] | None:
-    """Fields 3.. of ``/proc/<pid>/stat`` (state first), or None where there is no procfs entry."""
-    try:
-        data = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return data[data.rindex(")") + 2 :].split()
-
-
-def _process_start(pid: int) -> str | None:
-    """The start time of process ``pid`` (clock ticks since boot, Linux); None where unknown."""
-    fields = _process_stat(pid)
-    return fields[19] if fields is not None and len(fields) > 19 else None
-
-
-def pid_alive(pid: int | None, start: str | None = None) -> bool:
-    """Whether process ``pid`` on this host still runs (and is the one that started at ``start``).
-
-    A zombie counts as gone, and so does a live process whose start time differs from ``start``:
-    its pid was reused. Where liveness cannot be checked safely (Windows), the answer is True.
-    """
-    if pid is None or pid <= 0:
-        return False
-    if os.name == "nt":  # pragma: no cover - os.kill(pid, 0) would terminate the process there
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # exists, owned by another user
-    except OSError:
-        return False
-    fields = _process_stat(pid)
-    if fields is not None:
-        if fields[0] in ("Z", "X"):
-            return False
-        if start is not None and len(fields) > 19 and fields[19] != start:
-            return False
-    return True
+def _short(text: str, limit: int = 40) -> str:
+    """A reference as messages quote it: at most ``limit`` characters."""
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 class RunStore:
@@ -206,30 +84,40 @@ class RunStore:
 
     ``path`` is the database file; its folder is created when missing. With ``create=False``
     a missing file raises :class:`StoreNotFoundError` instead (commands that only read runs).
-    The schema is created or migrated on open, and runs left "running" by a process that no
-    longer exists on this host are marked "interrupted". One instance may be shared by threads.
+    ``read_only``: False (the default) to write, raising :class:`StoreReadOnlyError` when the
+    store cannot be written; True to only read; None to write when possible, else only read.
+    A writable store's schema is created or migrated on open, and runs left "running" by a
+    process that no longer exists on this host are marked "interrupted". Any failure is a
+    :class:`StoreError` naming the store. One instance may be shared by threads.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, create: bool = True,
-                 timeout: float = BUSY_TIMEOUT) -> None:
+                 timeout: float = BUSY_TIMEOUT, read_only: bool | None = False) -> None:
         self.path = Path(path).expanduser()
         self.timeout = timeout
-        if not create and not self.path.is_file():
-            where = "is a folder, not a" if self.path.is_dir() else "no"
-            raise StoreNotFoundError(
-                f"{where} run store at {self.path}: runs are recorded by `torchrack run`; "
-                f"point to an existing store with --store PATH or {STORE_ENV}=PATH",
-                self.path,
-            )
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.RLock()
-        self._conn_obj: sqlite3.Connection | None = None
-        self._conn_pid: int | None = None
+        exists = inspect(self.path, create=create and read_only is not True)
+        can_write, why = writable(self.path)
+        auto = read_only is None
+        if read_only is None:
+            read_only = exists and not can_write
+        if not read_only and not can_write:
+            raise _read_only_error(self.path, why)
+        #: Whether this instance only reads: nothing is written, no run is marked interrupted.
+        self.read_only: bool = read_only
+        if not read_only and not exists:
+            ensure_folder(self.path)
+        self._db = Database(self.path, read_only=read_only, timeout=timeout)
+        self._lock = self._db.lock
         self._known: set[int] = set()
         self._secrets: dict[str, set[str]] = {}
         self._event_logs: dict[str, EventLog] = {}
-        self._conn()
-        self.mark_interrupted()
+        self._db.conn()
+        if not self.read_only:
+            try:
+                self.mark_interrupted()
+            except (StoreFullError, StoreReadOnlyError, StoreLockedError):
+                if not auto:
+                    raise  # a reader (auto) still reads; the next writer marks those runs
 
     # -- paths -----------------------------------------------------------------------------------
 
@@ -240,11 +128,14 @@ class RunStore:
         return Path(env).expanduser() if env else Path(".torchrack") / "runs.sqlite"
 
     def run_dir(self, run_id: str) -> Path:
-        """``<store dir>/runs/<run_id>/`` as an absolute path, created on demand: checkpoints and
-        ``events.jsonl`` (absolute, so that a recorded checkpoint path works from any folder)."""
+        """``<store dir>/runs/<run_id>/`` as an absolute path, created on demand (not when
+        read-only): checkpoints and ``events.jsonl`` (absolute, so that a recorded checkpoint
+        path works from any folder)."""
         rid = self._require(run_id)
         path = self.path.parent.resolve() / "runs" / str(rid)
-        path.mkdir(parents=True, exist_ok=True)
+        if not self.read_only:
+            with self._db.translate("creating the run's folder", path):
+                path.mkdir(parents=True, exist_ok=True)
         return path
 
     def events_path(self, run_id: str) -> Path:
@@ -253,117 +144,9 @@ class RunStore:
 
     # -- connection ------------------------------------------------------------------------------
 
-    def _conn(self) -> sqlite3.Connection:
-        # A connection must not cross fork(): a child process opens its own.
-        with self._lock:
-            if self._conn_obj is not None and self._conn_pid == os.getpid():
-                return self._conn_obj
-            conn = sqlite3.connect(
-                str(self.path), timeout=self.timeout, isolation_level=None,
-                check_same_thread=False,
-            )
-            try:
-                self._configure(conn)
-                self._migrate(conn)
-            except sqlite3.DatabaseError as exc:
-                conn.close()
-                raise StoreError(
-                    f"{self.path} is not a usable torchrack run store ({exc}); "
-                    f"move it away or choose another with --store PATH or {STORE_ENV}=PATH",
-                    self.path,
-                ) from exc
-            except BaseException:
-                conn.close()
-                raise
-            self._conn_obj, self._conn_pid = conn, os.getpid()
-            return conn
-
-    def _configure(self, conn: sqlite3.Connection) -> None:
-        conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
-        deadline = time.monotonic() + self.timeout
-        while True:  # switching to WAL needs a moment alone with a brand-new file
-            try:
-                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-                break
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc):
-                    raise
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        if str(mode).lower() != "wal":
-            raise sqlite3.DatabaseError(f"cannot enable WAL journal mode (got {mode!r})")
-        conn.execute("PRAGMA synchronous = FULL")
-        conn.execute("PRAGMA foreign_keys = ON")
-
-    def _migrate(self, conn: sqlite3.Connection) -> None:
-        if self._schema_version(conn) == SCHEMA_VERSION:
-            return
-        with self._transaction(conn):
-            conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-            version = self._schema_version(conn)
-            if version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"the run store {self.path} has schema version {version}, newer than this "
-                    f"torchrack understands ({SCHEMA_VERSION}); upgrade torchrack to read it",
-                    self.path,
-                )
-            if version == 0 and conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' AND name != 'meta'"
-            ).fetchone():
-                raise StoreError(
-                    f"{self.path} is an SQLite database but not a torchrack run store; "
-                    f"choose another with --store PATH or {STORE_ENV}=PATH",
-                    self.path,
-                )
-            for target in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in _MIGRATIONS[target]:
-                    conn.execute(statement)
-            from torchrack import __version__
-
-            conn.executemany(
-                "INSERT INTO meta(key, value) VALUES (?, ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                [("schema_version", str(SCHEMA_VERSION)), ("written_by", f"torchrack {__version__}")],
-            )
-
-    @staticmethod
-    def _schema_version(conn: sqlite3.Connection) -> int:
-        if not conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone():
-            return 0
-        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        return int(row[0]) if row else 0
-
-    @contextlib.contextmanager
-    def _transaction(self, conn: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:
-        """One write transaction, taken at once (``BEGIN IMMEDIATE``) so writers queue, never deadlock."""
-        with self._lock:
-            conn = conn or self._conn()
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-
-    @contextlib.contextmanager
-    def _snapshot(self) -> Iterator[sqlite3.Connection]:
-        """A read transaction: several queries see one consistent state."""
-        with self._lock:
-            conn = self._conn()
-            conn.execute("BEGIN")
-            try:
-                yield conn
-            finally:
-                conn.execute("COMMIT")
-
     def close(self) -> None:
         """Close the database connection (a later call reopens it)."""
-        with self._lock:
-            if self._conn_obj is not None and self._conn_pid == os.getpid():
-                self._conn_obj.close()
-            self._conn_obj = None
+        self._db.close()
 
     def __enter__(self) -> RunStore:
         return self
@@ -373,15 +156,16 @@ class RunStore:
 
     def integrity_check(self) -> list[str]:
         """SQLite's ``PRAGMA integrity_check``: ``["ok"]`` for a sound store."""
-        with self._lock:
-            return [row[0] for row in self._conn().execute("PRAGMA integrity_check")]
+        with self._db.reading("checking its integrity") as conn:
+            return [row[0] for row in conn.execute("PRAGMA integrity_check")]
 
     # -- references ------------------------------------------------------------------------------
 
     def latest_ids(self, n: int = 5) -> list[str]:
         """The ids of the ``n`` most recent runs, newest first."""
-        with self._lock:
-            rows = self._conn().execute("SELECT id FROM runs ORDER BY id DESC LIMIT ?", (n,))
+        with self._db.reading("listing its runs") as conn:
+            rows = conn.execute("SELECT id FROM runs ORDER BY id DESC LIMIT ?",
+                                (min(max(int(n), 0), INT_MAX),))
             return [str(r[0]) for r in rows]
 
     def _not_found(self, ref: str, why: str | None = None) -> RunNotFoundError:
@@ -389,7 +173,7 @@ class RunStore:
         known = (
             f"latest runs: {', '.join(latest)}" if latest else "the store has no runs yet"
         )
-        message = why or f"no run {ref!r} in the store {self.path}"
+        message = why or f"no run {_short(ref)!r} in the store {self.path}"
         return RunNotFoundError(f"{message} ({known}; `torchrack runs list` shows them all)",
                                 ref, self.path)
 
@@ -401,21 +185,26 @@ class RunStore:
             if not latest:
                 raise self._not_found(text, f"no latest run: the store {self.path} is empty")
             return latest[0]
-        if not text.isdigit():
+        if not RUN_ID.fullmatch(text):
             raise self._not_found(
-                text, f"{text!r} is not a run reference: use a run id (1, 2, ...) or 'latest'"
+                text, f"{_short(text)!r} is not a run reference in the store {self.path}: use a run "
+                f"id (1, 2, ...) or 'latest'"
             )
         return str(self._require(text))
 
     def _require(self, run_id: str | int) -> int:
         text = str(run_id).strip()
-        if not text.isdigit():
-            raise self._not_found(text, f"{text!r} is not a run id (1, 2, ...)")
-        rid = int(text)
+        if not RUN_ID.fullmatch(text):
+            raise self._not_found(
+                text, f"{_short(text)!r} is not a run id (1, 2, ...) of the store {self.path}")
+        digits = text.lstrip("0") or "0"
+        if len(digits) > 19 or int(digits) > INT_MAX:  # no SQLite row has such an id
+            raise self._not_found(text)
+        rid = int(digits)
         if rid in self._known:
             return rid
-        with self._lock:
-            row = self._conn().execute("SELECT 1 FROM runs WHERE id = ?", (rid,)).fetchone()
+        with self._db.reading("looking up a run") as conn:
+            row = conn.execute("SELECT 1 FROM runs WHERE id = ?", (rid,)).fetchone()
         if row is None:
             raise self._not_found(text)
         self._known.add(rid)
@@ -430,49 +219,29 @@ class RunStore:
         original config, computed by the caller), components, environment, seed and optionally
         timings and checkpoint. The config is redacted (sensitive keys and ``sensitive_paths``)
         before it is stored; the pid, its start time and the host are kept for crash detection.
-        Raises :class:`InvalidRunRecordError` when the record breaks the run-record schema.
+        Raises :class:`InvalidRunRecordError` when the record breaks the run-record schema or
+        holds an integer beyond SQLite's 64 bits (the message names the field).
         """
-        paths = tuple(sensitive_paths)
-        config = dict(record.get("config") or {})
-        secrets = secret_values(config, paths=paths)
         now = time.time()
-        timings = dict(record.get("timings") or {})
-        timings.setdefault("started_at", now)
-        timings.setdefault("ended_at", None)
-        full: dict[str, Any] = {
-            "schema_version": RECORD_SCHEMA_VERSION,
-            "run_id": "0",
-            "name": str(record.get("name") or ""),
-            "status": "running",
-            "error": None,
-            "config": redact(config, paths=paths),
-            "config_sha256": record.get("config_sha256")
-            or hashlib.sha256(_dumps(config).encode()).hexdigest(),
-            "components": list(record.get("components") or []),
-            "environment": dict(record.get("environment") or {}),
-            "seed": record.get("seed"),
-            "epochs": [],
-            "final_metrics": dict(record.get("final_metrics") or {}),
-            "evaluations": [],
-            "timings": timings,
-            "checkpoint": record.get("checkpoint"),
-        }
-        extra = {k: v for k, v in record.items() if k not in _COLUMN_FIELDS}
-        self._validate({**full, **json.loads(_dumps(extra))})
+        full, extra, secrets = assemble(record, sensitive_paths, now)
+        seed = check_int("seed", full["seed"])
+        ckpt_epoch = full.get("checkpoint_epoch")
+        if ckpt_epoch is not None:
+            ckpt_epoch = check_int("checkpoint_epoch", ckpt_epoch, minimum=0)
+        row = (
+            full["name"], to_json("config", full["config"]), full["config_sha256"],
+            to_json("components", full["components"]), to_json("environment", full["environment"]),
+            seed, to_json("final_metrics", full["final_metrics"]), to_json("timings", full["timings"]),
+            full["checkpoint"], ckpt_epoch, to_json("extra fields", extra),
+        )
         pid = os.getpid()
-        with self._transaction() as conn:
+        with self._db.transaction("recording a new run") as conn:
             cur = conn.execute(
                 "INSERT INTO runs(name, status, error, config, config_sha256, components,"
                 " environment, seed, final_metrics, timings, checkpoint, checkpoint_epoch, extra,"
                 " pid, pid_start, hostname, created_at, updated_at)"
                 " VALUES (?, 'running', NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    full["name"], _dumps(full["config"]), full["config_sha256"],
-                    _dumps(full["components"]), _dumps(full["environment"]), int(full["seed"]),
-                    _dumps(full["final_metrics"]), _dumps(timings), full["checkpoint"],
-                    record.get("checkpoint_epoch"), _dumps(extra), pid, _process_start(pid),
-                    _hostname(), now, now,
-                ),
+                (*row, pid, process_start(pid), hostname(), now, now),
             )
             rid = cur.lastrowid
         assert rid is not None
@@ -480,17 +249,6 @@ class RunStore:
         run_id = str(rid)
         self._secrets[run_id] = secrets
         return run_id
-
-    @staticmethod
-    def _validate(record: dict[str, Any]) -> None:
-        from torchrack.contracts import validate
-
-        problems = [str(p) for p in validate("run-record", record)]
-        if problems:
-            raise InvalidRunRecordError(
-                "the run record does not conform to the run-record schema: " + "; ".join(problems),
-                problems,
-            )
 
     def register_secrets(self, run_id: str, values: Iterable[str]) -> None:
         """Strings scrubbed from this run's error message and event fields (see :func:`scrub`).
@@ -507,8 +265,8 @@ class RunStore:
         writers of one run would interleave their epochs.
         """
         rid = self._require(run_id)
-        pid, now, host = os.getpid(), time.time(), _hostname()
-        with self._transaction() as conn:
+        pid, now, host = os.getpid(), time.time(), hostname()
+        with self._db.transaction(f"reopening run {rid}") as conn:
             row = conn.execute(
                 "SELECT timings, status, pid, pid_start, hostname FROM runs WHERE id = ?", (rid,)
             ).fetchone()
@@ -520,25 +278,29 @@ class RunStore:
                     f"(or wait for it) before resuming the run",
                     str(rid), owner,
                 )
-            timings = _loads(timings, {})
-            timings["resumed_at"] = [*timings.get("resumed_at", []), now]
+            timings = loads(timings, {}, path=self.path, run_id=rid, column="timings")
+            resumed = timings.get("resumed_at")
+            timings["resumed_at"] = [*(resumed if isinstance(resumed, list) else []), now]
             timings["ended_at"] = None
             conn.execute(
                 "UPDATE runs SET status = 'running', error = NULL, timings = ?, pid = ?,"
                 " pid_start = ?, hostname = ?, updated_at = ? WHERE id = ?",
-                (_dumps(timings), pid, _process_start(pid), _hostname(), now, rid),
+                (to_json("timings", timings), pid, process_start(pid), host, now, rid),
             )
 
     def add_epoch(self, run_id: str, epoch: int, metrics: Mapping[str, Any]) -> None:
-        """Record the metrics of one epoch; a redone epoch (after a resume) replaces the old row."""
+        """Record the metrics of one epoch; a redone epoch (after a resume) replaces the old row.
+        Non-finite metrics are stored as null."""
         rid = self._require(run_id)
+        epoch = check_int("epoch", epoch, minimum=0)
+        text = _mapping_json(f"the metrics of epoch {epoch}", metrics)
         now = time.time()
-        with self._transaction() as conn:
+        with self._db.transaction(f"recording epoch {epoch} of run {rid}") as conn:
             conn.execute(
                 "INSERT INTO epochs(run_id, epoch, metrics, recorded_at) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT(run_id, epoch) DO UPDATE SET metrics = excluded.metrics,"
                 " recorded_at = excluded.recorded_at",
-                (rid, int(epoch), _dumps(dict(metrics)), now),
+                (rid, epoch, text, now),
             )
             conn.execute("UPDATE runs SET updated_at = ? WHERE id = ?", (now, rid))
 
@@ -546,22 +308,25 @@ class RunStore:
                        checkpoint: str | None, source: str) -> None:
         """Append an evaluation on ``split`` (``source``: "train" during a run, "eval" after)."""
         rid = self._require(run_id)
+        text = _mapping_json(f"the metrics of the evaluation on {split!s}", metrics)
+        ckpt = None if checkpoint is None else str(checkpoint)
         now = time.time()
-        with self._transaction() as conn:
+        with self._db.transaction(f"recording an evaluation of run {rid}") as conn:
             conn.execute(
                 "INSERT INTO evaluations(run_id, split, metrics, checkpoint, source, recorded_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                (rid, str(split), _dumps(dict(metrics)), checkpoint, str(source), now),
+                (rid, str(split), text, ckpt, str(source), now),
             )
             conn.execute("UPDATE runs SET updated_at = ? WHERE id = ?", (now, rid))
 
     def set_checkpoint(self, run_id: str, path: str, epoch: int) -> None:
         """Point the run at its latest complete checkpoint, written after ``epoch``."""
         rid = self._require(run_id)
-        with self._transaction() as conn:
+        epoch = check_int("checkpoint_epoch", epoch, minimum=0)
+        with self._db.transaction(f"recording the checkpoint of run {rid}") as conn:
             conn.execute(
                 "UPDATE runs SET checkpoint = ?, checkpoint_epoch = ?, updated_at = ? WHERE id = ?",
-                (str(path), int(epoch), time.time(), rid),
+                (str(path), epoch, time.time(), rid),
             )
 
     def finish_run(self, run_id: str, status: str, final_metrics: Mapping[str, Any],
@@ -570,17 +335,21 @@ class RunStore:
 
         ``timings`` are merged into the stored ones, except ``started_at``, which stays the
         time the run was created (a resumed run keeps its first start); ``ended_at`` defaults to
-        now. Registered secret values are scrubbed from ``error``.
+        now. Registered secret values are scrubbed from ``error``; non-finite metrics are null.
         """
         if status not in END_STATUSES:
             raise ValueError(f"a run ends with one of {', '.join(END_STATUSES)}, not {status!r}")
         rid = self._require(run_id)
+        final = _mapping_json("final_metrics", final_metrics)
+        if not isinstance(timings, Mapping):
+            raise InvalidRunRecordError(f"the run record cannot be stored: timings: expected a "
+                                        f"mapping, found {type(timings).__name__}", ["timings"])
         now = time.time()
         if error is not None:
             error = scrub(str(error), self._secrets.get(str(rid), ()))
-        with self._transaction() as conn:
+        with self._db.transaction(f"finishing run {rid}") as conn:
             row = conn.execute("SELECT timings FROM runs WHERE id = ?", (rid,)).fetchone()
-            merged = _loads(row[0], {})
+            merged = loads(row[0], {}, path=self.path, run_id=rid, column="timings")
             started = merged.get("started_at")
             merged.update(dict(timings))
             if started is not None:
@@ -590,21 +359,24 @@ class RunStore:
             conn.execute(
                 "UPDATE runs SET status = ?, error = ?, final_metrics = ?, timings = ?,"
                 " updated_at = ? WHERE id = ?",
-                (status, error, _dumps(dict(final_metrics)), _dumps(merged), now, rid),
+                (status, error, final, to_json("timings", merged), now, rid),
             )
 
     def mark_interrupted(self) -> list[str]:
-        """Mark "running" runs of this host whose process is gone as "interrupted"; return their ids."""
-        host = _hostname()
-        with self._lock:
-            rows = self._conn().execute(
+        """Mark "running" runs of this host whose process is gone as "interrupted"; return their
+        ids. A read-only store is left as it is (nothing is marked)."""
+        if self.read_only:
+            return []
+        host = hostname()
+        with self._db.reading("looking for interrupted runs") as conn:
+            rows = conn.execute(
                 "SELECT id, pid, pid_start FROM runs WHERE status = 'running' AND hostname = ?",
                 (host,),
             ).fetchall()
         dead = [(rid, pid, start) for rid, pid, start in rows if not pid_alive(pid, start)]
         marked = []
         for rid, pid, start in dead:
-            with self._transaction() as conn:
+            with self._db.transaction(f"marking run {rid} interrupted") as conn:
                 cur = conn.execute(
                     "UPDATE runs SET status = 'interrupted', error = ?, updated_at = ?"
                     " WHERE id = ? AND status = 'running' AND hostname = ? AND pid IS ?"
@@ -633,18 +405,25 @@ class RunStore:
 
         ``type`` is one of the event schema's types; ``epoch``, ``step``, ``metrics`` and ``data``
         are the event's own fields and any other keyword goes into ``data``. Numeric metrics are
-        kept as they are; ``data`` is redacted and registered secrets are scrubbed from strings.
-        ``seq`` increases by one per event of the run, across processes.
+        kept as they are (non-finite ones move to ``data["other_metrics"]`` as null); ``data`` is
+        redacted and registered secrets are scrubbed from strings. ``seq`` increases by one per
+        event of the run, across processes. A failed append (a full disk) leaves no partial line.
         """
+        if self.read_only:
+            raise _read_only_error(self.path, "it was opened read-only")
         rid = str(self._require(run_id))
         event = make_event(rid, type, fields, self._secrets.get(rid, ()))
         with self._lock:
-            self._event_log(rid).append(event)
+            log = self._event_log(rid)
+            with self._db.translate(f"appending to the event log of run {rid}", log.path):
+                log.append(event)
         return event
 
     def read_events(self, run_id: str) -> list[dict[str, Any]]:
         """The run's events in order; a line torn by a crash is skipped."""
-        return self._event_log(run_id).read()
+        log = self._event_log(run_id)
+        with self._db.translate("reading an event log", log.path):
+            return log.read()
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -654,50 +433,24 @@ class RunStore:
         Raises :class:`RunNotFoundError` naming the reference, the store and its latest run ids.
         """
         rid = int(self.resolve(ref))
-        with self._snapshot() as conn:
-            conn.row_factory = sqlite3.Row
-            try:
-                row = conn.execute("SELECT * FROM runs WHERE id = ?", (rid,)).fetchone()
-                epochs = conn.execute(
-                    "SELECT epoch, metrics FROM epochs WHERE run_id = ? ORDER BY epoch", (rid,)
-                ).fetchall()
-                evals = conn.execute(
-                    "SELECT split, metrics, checkpoint, source, recorded_at FROM evaluations"
-                    " WHERE run_id = ? ORDER BY id", (rid,)
-                ).fetchall()
-            finally:
-                conn.row_factory = None
+        with self._db.snapshot(f"reading run {rid}") as conn:
+            cur = conn.execute("SELECT * FROM runs WHERE id = ?", (rid,))
+            row = cur.fetchone()
+            names = [d[0] for d in cur.description]
+            epochs = conn.execute(
+                "SELECT epoch, metrics FROM epochs WHERE run_id = ? ORDER BY epoch", (rid,)
+            ).fetchall()
+            evals = conn.execute(
+                "SELECT split, metrics, checkpoint, source, recorded_at FROM evaluations"
+                " WHERE run_id = ? ORDER BY id", (rid,)
+            ).fetchall()
         if row is None:
             raise self._not_found(str(ref))
-        record: dict[str, Any] = {
-            "schema_version": RECORD_SCHEMA_VERSION,
-            "run_id": str(rid),
-            "name": row["name"],
-            "status": row["status"],
-            "error": row["error"],
-            "config": _loads(row["config"], {}),
-            "config_sha256": row["config_sha256"],
-            "components": _loads(row["components"], []),
-            "environment": _loads(row["environment"], {}),
-            "seed": row["seed"],
-            "epochs": [{"epoch": e["epoch"], "metrics": _loads(e["metrics"], {})} for e in epochs],
-            "final_metrics": _loads(row["final_metrics"], {}),
-            "evaluations": [
-                {"split": e["split"], "metrics": _loads(e["metrics"], {}),
-                 "checkpoint": e["checkpoint"], "source": e["source"], "time": e["recorded_at"]}
-                for e in evals
-            ],
-            "timings": _loads(row["timings"], {}),
-            "checkpoint": row["checkpoint"],
-            "checkpoint_epoch": row["checkpoint_epoch"],
-        }
-        for key, value in _loads(row["extra"], {}).items():
-            record.setdefault(key, value)
-        return record
+        return from_rows(self.path, dict(zip(names, row, strict=True)), epochs, evals)
 
     def list_runs(self, limit: int | None = None) -> list[dict[str, Any]]:
         """Summary rows, newest first: run_id, name, status, started_at, ended_at, epochs,
-        final_metrics, config_sha256, checkpoint, error."""
+        final_metrics, config_sha256, checkpoint, error. ``limit``: at most that many (0 or more)."""
         sql = (
             "SELECT r.id, r.name, r.status, r.timings, r.final_metrics, r.config_sha256,"
             " r.checkpoint, r.error, (SELECT COUNT(*) FROM epochs e WHERE e.run_id = r.id)"
@@ -705,17 +458,10 @@ class RunStore:
         )
         params: tuple[Any, ...] = ()
         if limit is not None:
+            if int(limit) < 0:
+                raise ValueError(f"limit is a number of runs, 0 or more, not {limit}")
             sql += " LIMIT ?"
-            params = (int(limit),)
-        with self._lock:
-            rows = self._conn().execute(sql, params).fetchall()
-        out = []
-        for rid, name, status, timings, final, sha, ckpt, error, n_epochs in rows:
-            t = _loads(timings, {})
-            out.append({
-                "run_id": str(rid), "name": name, "status": status,
-                "started_at": t.get("started_at"), "ended_at": t.get("ended_at"),
-                "epochs": n_epochs, "final_metrics": _loads(final, {}), "config_sha256": sha,
-                "checkpoint": ckpt, "error": error,
-            })
-        return out
+            params = (min(int(limit), INT_MAX),)
+        with self._db.reading("listing its runs") as conn:
+            rows = conn.execute(sql, params).fetchall()
+        return [summary(self.path, row) for row in rows]

@@ -1,7 +1,10 @@
 """``torchrack runs list|show|compare|plot``: look at the runs recorded in the run store.
 
 Every subcommand takes ``--store PATH`` (default ``$TORCHRACK_STORE`` or
-``./.torchrack/runs.sqlite``); a store that does not exist is an error, never created here.
+``./.torchrack/runs.sqlite``); a store that does not exist is an error, never created here. A
+store that cannot be written (a read-only file, folder or file system) is opened read-only and
+left unchanged; a writable one is opened as usual, so runs whose process died are marked
+interrupted. Values are shown on one line each: a newline in a run name cannot forge a row.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -47,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     p = sub.add_parser("list", parents=[common], help="recorded runs, newest first")
-    p.add_argument("--limit", type=int, default=None, metavar="N", help="only the N newest runs")
+    p.add_argument("--limit", type=_count, default=None, metavar="N", help="only the N newest runs")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = sub.add_parser("show", parents=[common], help="one run's full record")
@@ -66,10 +70,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="epoch metric to plot (repeatable; default: every numeric one)")
 
 
+def _count(text: str) -> int:
+    """``--limit N``: a whole number of 1 or more."""
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of runs, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 1 or more runs, not {value}")
+    return value
+
+
 def run(args: argparse.Namespace) -> int:
     """Dispatch to the subcommand; return the exit code."""
     path = Path(args.store) if getattr(args, "store", None) else RunStore.default_path()
-    store = RunStore(path, create=False)
+    # read_only=None: read-only exactly when this process cannot write the store.
+    store = RunStore(path, create=False, read_only=None)
     try:
         action = {"list": _list, "show": _show, "compare": _compare, "plot": _plot}[args.action]
         return action(store, args)
@@ -80,16 +96,26 @@ def run(args: argparse.Namespace) -> int:
 # -- formatting ------------------------------------------------------------------------------------
 
 
+def _finite(value: Any) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
 def _when(ts: Any) -> str:
-    if not isinstance(ts, (int, float)):
+    if not _finite(ts):
         return ABSENT
-    return _dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+    try:
+        return _dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+    except (OverflowError, OSError, ValueError):  # a time no calendar reaches: show the number
+        return _value(ts)
 
 
 def _duration(start: Any, end: Any) -> str:
-    if not isinstance(start, (int, float)) or not isinstance(end, (int, float)):
+    if not _finite(start) or not _finite(end):
         return ABSENT
-    seconds = max(0.0, end - start)
+    seconds = max(0.0, float(end) - float(start))
+    if not math.isfinite(seconds):
+        return ABSENT
     if seconds < 60:
         return f"{seconds:.1f}s"
     minutes, sec = divmod(int(round(seconds)), 60)
@@ -97,10 +123,16 @@ def _duration(start: Any, end: Any) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{sec:02d}s"
 
 
+def _line(text: Any) -> str:
+    """``text`` on one line: newlines and tabs written as ``\\n`` and ``\\t``, as the CLI writes
+    every other control character, so that a value cannot start a fake row of a table."""
+    return str(text).replace("\r\n", "\n").replace("\n", "\\n").replace("\t", "\\t")
+
+
 def _value(value: Any) -> str:
     """A value for a table cell: floats in full (shortest exact repr), others as JSON."""
     if isinstance(value, str):
-        return value
+        return _line(value)
     if isinstance(value, float):
         return repr(value)
     return json.dumps(value, sort_keys=True, default=str)
@@ -143,7 +175,7 @@ def _list(store: RunStore, args: argparse.Namespace) -> int:
         return 0
     print(table(
         ("ID", "NAME", "STATUS", "STARTED", "DURATION", "EPOCHS", "FINAL METRICS"),
-        [(r["run_id"], r["name"] or ABSENT, r["status"], _when(r["started_at"]),
+        [(r["run_id"], _line(r["name"] or ABSENT), _line(r["status"]), _when(r["started_at"]),
           _duration(r["started_at"], r["ended_at"]), r["epochs"], _short_metrics(r["final_metrics"]))
          for r in rows],
     ))
@@ -162,7 +194,7 @@ def _show(store: RunStore, args: argparse.Namespace) -> int:
     # The store keeps configs redacted; redact again so that older records never leak.
     config = redact(record["config"])
     t = record["timings"]
-    print(f"run {record['run_id']}: {record['name'] or ABSENT}  [{record['status']}]")
+    print(f"run {record['run_id']}: {_line(record['name'] or ABSENT)}  [{_line(record['status'])}]")
     if record.get("error"):
         print(f"error: {record['error']}")
     print(f"started {_when(t.get('started_at'))}, ended {_when(t.get('ended_at'))} "
