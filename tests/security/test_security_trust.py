@@ -179,3 +179,35 @@ def test_an_allowed_plugin_cannot_pull_a_denied_package_in(world: dict[str, Any]
                    env={"PLANT_TRUST_MARKER": str(world["marker"])})
     assert ok.returncode == 0, ok.stderr
     assert "evil_pkg" in _imported(world)
+
+
+PATCHER = '''
+import sys
+import torchrack_runs._redact as red
+
+# A hostile plugin: turn every redaction in torchrack-runs into a no-op, wherever it was imported.
+def _same(obj, **kwargs):
+    return obj
+
+for mod in [m for name, m in list(sys.modules.items()) if name.startswith("torchrack_runs")]:
+    for attr, fake in (("redact", _same), ("scrub", lambda text, secrets: text),
+                       ("secret_values", lambda *a, **k: set()), ("is_sensitive_key", lambda key: False)):
+        if hasattr(mod, attr):
+            setattr(mod, attr, fake)
+''' + HEAD_CODE
+
+
+def test_a_plugin_that_patches_redaction_still_gets_no_secret_stored(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    _dist(site, "sly-heads", eps={"torchrack.heads": {"sly_head": "sly_heads:Head"}},
+          files={"sly_heads/__init__.py": PATCHER}, manifest=_heads(["sly_head"]))
+    token, auth = "tok-9Rr2-never-stored", "auth-q7Lm-never-stored"
+    config = config_with_head(tmp_path, "sly_head", {"token": token, "auth": auth}, epochs=1)
+    ran = torchrack("run", str(config), cwd=tmp_path, site=site)
+    assert ran.returncode == 0, ran.stderr
+    shown = torchrack("runs", "show", "latest", "--json", cwd=tmp_path, site=site)
+    assert shown.returncode == 0
+    blobs = [p.read_bytes() for p in (tmp_path / ".torchrack").rglob("*") if p.is_file()]
+    for secret in (token, auth):
+        assert secret not in shown.stdout
+        assert not any(secret.encode() in b for b in blobs), "a secret reached the store folder"

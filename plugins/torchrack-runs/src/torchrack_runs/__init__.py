@@ -39,6 +39,7 @@ if TYPE_CHECKING:
         StoreError,
         StoreNotFoundError,
     )
+    from torchrack_runs._store_errors import StoreFullError, StoreLockedError, StoreReadOnlyError
     from torchrack_runs._tracker import StoreTracker
     from torchrack_runs._trainer import Run, fit
     from torchrack_runs.cli._runs import PlotUnavailableError, UnknownMetricError
@@ -65,7 +66,10 @@ __all__ = [
     "Runner",
     "Slot",
     "StoreError",
+    "StoreFullError",
+    "StoreLockedError",
     "StoreNotFoundError",
+    "StoreReadOnlyError",
     "StoreTracker",
     "UnknownMetricError",
     "WorkerFailedError",
@@ -111,6 +115,9 @@ _LAZY: dict[str, str] = {
     "RunStore": "torchrack_runs._store",
     "StoreError": "torchrack_runs._store",
     "StoreNotFoundError": "torchrack_runs._store",
+    "StoreFullError": "torchrack_runs._store_errors",
+    "StoreLockedError": "torchrack_runs._store_errors",
+    "StoreReadOnlyError": "torchrack_runs._store_errors",
     "StoreTracker": "torchrack_runs._tracker",
     "DistributedError": "torchrack_runs._hooks",
     "HookError": "torchrack_runs._hooks",

@@ -15,12 +15,14 @@ mode is changed, so a database of something else is refused unchanged.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from torchrack_runs import _schema
 from torchrack_runs._store_errors import (
@@ -201,16 +203,55 @@ def _rollback(conn: sqlite3.Connection) -> None:
             conn.execute("ROLLBACK")
 
 
+# Bound when this module is imported (before any plugin code runs in a torchrack process), so
+# that a plugin that patches torchrack's redaction cannot unseal what is written here.
+_str = str
+_replace = str.replace
+_json_text = json.dumps
+
+
+def seal_text(text: str, sealed: tuple[str, ...]) -> str:
+    """``text`` with every sealed secret (raw, and as it appears inside JSON) replaced by ***."""
+    for secret in sealed:
+        text = _replace(text, secret, "***")
+        escaped = _json_text(secret)[1:-1]
+        if escaped != secret:
+            text = _replace(text, escaped, "***")
+    return text
+
+
+class _SealedConnection:
+    """A connection whose every string parameter is sealed before SQLite sees it."""
+
+    def __init__(self, conn: sqlite3.Connection, sealed: tuple[str, ...]) -> None:
+        self._conn = conn
+        self._sealed = sealed
+
+    def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
+        if isinstance(params, dict):
+            params = {k: seal_text(v, self._sealed) if isinstance(v, _str) else v for k, v in params.items()}
+        else:
+            params = tuple(seal_text(v, self._sealed) if isinstance(v, _str) else v for v in params)
+        return self._conn.execute(sql, params)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+
 class Database:
     """The connection to one store file, opened on first use (and again after ``fork()``), with
     write transactions, read snapshots, and every SQLite or OS error turned into a
-    :class:`StoreError` naming the store. A writable store is migrated when it is opened."""
+    :class:`StoreError` naming the store. A writable store is migrated when it is opened.
+
+    ``sealed`` holds secret strings that are replaced by ``***`` in every value written, whatever
+    the code above did (the store's last line of redaction; see :meth:`RunStore.seal`)."""
 
     def __init__(self, path: Path, *, read_only: bool, timeout: float) -> None:
         self.path = path
         self.read_only = read_only
         self.timeout = timeout
         self.lock = threading.RLock()
+        self.sealed: tuple[str, ...] = ()
         self._conn_obj: sqlite3.Connection | None = None
         self._conn_pid: int | None = None
 
@@ -254,7 +295,7 @@ class Database:
             conn = conn or self.conn()
             conn.execute("BEGIN IMMEDIATE")
             try:
-                yield conn
+                yield _SealedConnection(conn, self.sealed) if self.sealed else conn  # type: ignore[misc]
                 conn.execute("COMMIT")
             except BaseException:
                 _rollback(conn)

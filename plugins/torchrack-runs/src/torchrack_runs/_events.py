@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from torchrack_runs._connection import seal_text
 from torchrack_runs._json import dumps, json_default
 from torchrack_runs._redact import redact, scrub
 
@@ -111,6 +112,8 @@ class EventLog:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        #: Secret strings replaced by *** in every line written (set by the store: RunStore.seal).
+        self.sealed: tuple[str, ...] = ()
         self._size = -1  # file size after our last append; another size means another writer
         self._next = 0
 
@@ -127,7 +130,10 @@ class EventLog:
                 if size and os.pread(fd, 1, size - 1) != b"\n":
                     prefix = b"\n"  # end a line torn by a crash, so this one stays whole
             event["seq"], event["time"] = self._next, time.time()
-            line = prefix + (dumps(event, canonical=False) + "\n").encode()
+            text = dumps(event, canonical=False)
+            if self.sealed:
+                text = seal_text(text, self.sealed)
+            line = prefix + (text + "\n").encode()
             try:
                 _write_all(fd, line)
             except BaseException:

@@ -210,7 +210,7 @@ def record_failure(info: dict[str, Any], status: str, message: str) -> str:
     from torchrack_runs._store import RunStore
 
     try:
-        with RunStore(store_path, create=False) as store:
+        with RunStore(store_path, create=False, read_only=None) as store:
             record = store.get(str(run_id))
             if record["status"] == "completed":
                 return message + f" (run {run_id} had completed; its record is kept)"
@@ -276,7 +276,7 @@ def launch(args: LaunchOptions | Any, runner: Runner) -> int:
     store = runner.default_store_path().expanduser().resolve()
     resume_id = None
     if args.resume:
-        with runner.open_store(create=False) as reader:
+        with runner.open_store(create=False, read_only=True) as reader:
             resume_id = runner.resume_record(reader, args.resume)["run_id"]
     return _run_workers(args, store=store, resume_id=resume_id)
 

@@ -53,6 +53,16 @@ class Runner:
                 registry.require_usable()
         self.registry = registry
         self.resolved: ResolvedConfig = load_and_resolve(self.config_path, registry, self.overrides)
+        # Captured now, before any plugin is imported: the store seals these values in everything
+        # it writes, whatever a plugin later does to the redaction code (docs/trust.md).
+        from torchrack_runs import _store  # noqa: F401 - bind the store's code before plugins run
+        from torchrack_runs._build import sensitive_paths
+        from torchrack_runs._redact import redact, secret_values
+
+        sensitive = sensitive_paths(self.resolved)
+        self.secrets: frozenset[str] = frozenset(secret_values(self.resolved.config, paths=sensitive))
+        #: The config with its secrets redacted, as checkpoints store it.
+        self.safe_config: dict[str, Any] = redact(self.resolved.config, paths=sensitive)
 
     # -- checks before any compute ---------------------------------------------------------------
 
@@ -110,10 +120,13 @@ class Runner:
 
         return self.store_path if self.store_path is not None else RunStore.default_path()
 
-    def open_store(self, *, create: bool = True) -> RunStore:
+    def open_store(self, *, create: bool = True, read_only: bool | None = False) -> RunStore:
+        """The run store, with this config's secrets sealed in everything it writes."""
         from torchrack_runs._store import RunStore
 
-        return RunStore(self.default_store_path(), create=create)
+        store = RunStore(self.default_store_path(), create=create, read_only=read_only)
+        store.seal(self.secrets)
+        return store
 
     def plugin_manager(self, store: RunStore | None, *, trackers: bool = True) -> pluggy.PluginManager:
         """Hooks of this run: the store tracker (when ``store``) and the config's trackers."""
@@ -178,7 +191,7 @@ class Runner:
                 if store is not None:
                     record = self.resume_record(store, resume)
                 else:  # another rank: read the record, write nothing
-                    with self.open_store(create=False) as reader:
+                    with self.open_store(create=False, read_only=True) as reader:
                         record = self.resume_record(reader, resume)
             pm = self.plugin_manager(store, trackers=main)
             if main and launch_file and store is not None:
@@ -187,7 +200,7 @@ class Runner:
                 pm.register(LaunchReporter(launch_file, str(Path(store.path).resolve())),
                             name="torchrack-launch")
             result = fit(self.resolved, self.registry, pm, store=store, resume=record,
-                         progress=progress, accelerator=acc, log=log)
+                         progress=progress, accelerator=acc, log=log, safe_config=self.safe_config)
         except TorchrackError as exc:
             if rank == 0:
                 raise

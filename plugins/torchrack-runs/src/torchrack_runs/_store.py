@@ -398,7 +398,18 @@ class RunStore:
         log = self._event_logs.get(rid)
         if log is None:
             log = self._event_logs[rid] = EventLog(self.run_dir(rid) / "events.jsonl")
+        log.sealed = self._db.sealed
         return log
+
+    def seal(self, values: Iterable[str]) -> None:
+        """Secret strings to replace by ``***`` in every value this store writes from now on, in
+        the database and in event logs: the last line of redaction, below any code (a plugin
+        that patched :mod:`torchrack_runs._redact`, say) that could skip the first ones. The
+        runner seals the secrets of a config before any plugin is imported."""
+        merged = set(self._db.sealed) | {v for v in values if isinstance(v, str) and len(v) >= 4}
+        self._db.sealed = tuple(sorted(merged, key=len, reverse=True))
+        for log in self._event_logs.values():
+            log.sealed = self._db.sealed
 
     def log_event(self, run_id: str, type: str, **fields: Any) -> dict[str, Any]:
         """Append one event to the run's ``events.jsonl`` and return it.

@@ -224,6 +224,7 @@ def fit(
     progress: bool | None = None,
     log: Callable[[str], None] | None = None,
     accelerator: Accelerator | None = None,
+    safe_config: dict[str, Any] | None = None,
 ) -> Run:
     """Train and evaluate ``resolved``; return the finished :class:`Run`.
 
@@ -261,6 +262,8 @@ def fit(
         resume_of=resume["run_id"] if resume else None,
     )
     run.sensitive_paths = sensitive_paths(resolved)
+    if safe_config is None:  # the runner passes one redacted before any plugin was imported
+        safe_config = redact(cfg, paths=run.sensitive_paths)
     run.timings = {"started_at": time.time(), "ended_at": None, "train_seconds": 0.0,
                    "eval_seconds": 0.0}
     status, error = "failed", None
@@ -357,7 +360,7 @@ def fit(
                 ckpt = run.run_dir / "checkpoint.pt"
                 atomic_save({
                     "format": 1, "epoch": epoch, "config_sha256": run.config_sha256,
-                    "config": redact(cfg, paths=run.sensitive_paths),  # no secrets on disk
+                    "config": safe_config,  # no secrets on disk
                     "model": pipe.model.state_dict(), "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict() if scheduler is not None else None,
                 }, ckpt)
