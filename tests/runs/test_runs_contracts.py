@@ -1,4 +1,5 @@
-"""The meta-device dry run: each mismatch names both components, both shapes and the key to set."""
+"""The dry run: each mismatch names both components, both shapes and the key to set, the same
+on the meta device and on the CPU (validate's `auto` for a small model, and what `run` does)."""
 
 from __future__ import annotations
 
@@ -15,15 +16,21 @@ def registry() -> Registry:
     return Registry.discover(use_cache=False)
 
 
-def _problems(registry: Registry, overrides: list[str], extra_augment: dict | None = None) -> list[str]:
+@pytest.fixture(params=["meta", "auto", "cpu"])
+def device(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def _problems(registry: Registry, overrides: list[str], extra_augment: dict | None = None,
+              device: str = "meta") -> list[str]:
     config = apply_overrides(read_config(DIGITS), overrides)
     if extra_augment is not None:
         config["augment"].append(extra_augment)
-    return check_pipeline(resolve_config(config, registry, "digits.toml"), registry)
+    return check_pipeline(resolve_config(config, registry, "digits.toml"), registry, device=device)
 
 
-def test_the_demo_pipeline_fits(registry: Registry) -> None:
-    assert _problems(registry, []) == []
+def test_the_demo_pipeline_fits(registry: Registry, device: str) -> None:
+    assert _problems(registry, [], device=device) == []
 
 
 @pytest.mark.parametrize(
@@ -44,9 +51,32 @@ def test_the_demo_pipeline_fits(registry: Registry) -> None:
     ],
 )
 def test_mismatches_name_both_sides_and_the_fix(registry: Registry, overrides: list[str],
-                                                augment: dict | None, expected: str) -> None:
-    assert expected in _problems(registry, overrides, augment)
+                                                augment: dict | None, expected: str, device: str) -> None:
+    assert expected in _problems(registry, overrides, augment, device=device)
 
 
-def test_soft_targets_with_matching_classes_fit(registry: Registry) -> None:
-    assert _problems(registry, [], {"name": "mixup", "params": {"num_classes": 10}}) == []
+def test_soft_targets_with_matching_classes_fit(registry: Registry, device: str) -> None:
+    assert _problems(registry, [], {"name": "mixup", "params": {"num_classes": 10}}, device=device) == []
+
+
+def test_runs_dry_run_on_the_built_model_changes_nothing_it_trains(tmp_path, monkeypatch) -> None:
+    """`run` dry-runs the objects it then trains: the result must equal a run without the dry run."""
+    import torch
+    from torchrack_runs import Runner
+
+    monkeypatch.chdir(tmp_path)
+    results = []
+    for checked in (False, True):  # checked=True: no dry run (as a launched worker)
+        runner = Runner(DIGITS, ["run.epochs=1"], store=tmp_path / f"s{checked}" / "runs.sqlite")
+        if not checked:
+            from torchrack_runs._build import build
+
+            pipe = build(runner.resolved, runner.registry, 0, runner.accelerator())
+            before = {k: v.clone() for k, v in pipe.model.state_dict().items()}
+            training = pipe.model.training
+            runner.check(pipeline=pipe)
+            after = pipe.model.state_dict()
+            assert all(torch.equal(before[k], after[k]) for k in before) and pipe.model.training == training
+        run, _ = runner.run(checked=checked, progress=False, log=lambda msg: None)
+        results.append(run.final_metrics)
+    assert results[0] == results[1]

@@ -11,6 +11,7 @@ whole pipeline, so a mismatch names both components, both shapes and the config 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,11 @@ from torchrack_runs._config import ResolvedConfig, Slot
 
 #: batch size of the dry run
 DRY_RUN_BATCH = 4
+
+#: ``device="auto"``: a model of at most this many parameters is dry-run on the CPU (a few
+#: milliseconds), a larger one on the meta device (no memory, but about a second of torch's
+#: start-up for meta kernels the first time in a process).
+SMALL_MODEL_PARAMETERS = 5_000_000
 
 
 #: How much of a component's exception message a :class:`ComponentError` shows.
@@ -199,14 +205,31 @@ class _Checker:
         return None, None
 
 
-def check_pipeline(resolved: ResolvedConfig, registry: Registry, n: int = DRY_RUN_BATCH) -> list[str]:
-    """Dry-run the composed pipeline and return every contract problem (empty when it fits)."""
+def check_pipeline(
+    resolved: ResolvedConfig,
+    registry: Registry,
+    n: int = DRY_RUN_BATCH,
+    *,
+    built: Mapping[str, Any] | None = None,
+    device: str = "meta",
+) -> list[str]:
+    """Dry-run the composed pipeline and return every contract problem (empty when it fits).
+
+    Without ``built``, the model and loss are built on the ``meta`` device (``validate``: no
+    weights allocated, nothing computed). ``built`` maps roles (``data.dataset``,
+    ``model.backbone``, ``model.head``, ``loss``) to the objects a run is about to train: the dry
+    run then uses them on their device, in eval mode and without gradients (nothing they hold
+    changes), so ``run`` builds its components once and pays no meta-device start-up.
+    ``device="auto"`` (``validate``'s default): a small model (:data:`SMALL_MODEL_PARAMETERS`,
+    counted on the meta device) is built on the CPU and dry-run there instead of on ``meta``;
+    ``device="cpu"``: on the CPU whatever its size.
+    """
     import torch
 
     c = _Checker()
     ds_slot = resolved.slot("data.dataset")
     assert ds_slot.info is not None
-    dataset = instantiate(ds_slot, registry)
+    dataset = built["data.dataset"] if built is not None else instantiate(ds_slot, registry)
     split = resolved.config["data"].get("train_split", "train")
     x_all, y_all = call_component(ds_slot, f"load({split!r})", dataset.load, split)
     outs = ds_slot.info.outputs
@@ -229,7 +252,55 @@ def check_pipeline(resolved: ResolvedConfig, registry: Registry, n: int = DRY_RU
         c.check(slot, "output", "inputs", outs.get("inputs"), x)
         c.check(slot, "output", "targets", outs.get("targets"), y)
 
-    meta = torch.device("meta")
+    if built is None and device in ("auto", "cpu") and not c.problems:
+        built = _on_cpu(resolved, registry, dataset, None if device == "cpu" else SMALL_MODEL_PARAMETERS)
+    with _dry(built) as (meta, where):
+        return _model_and_after(c, resolved, registry, n, built, dataset, ds_slot, x, y, y_all, meta, where)
+
+
+def _on_cpu(resolved: ResolvedConfig, registry: Registry, dataset: Any, limit: int | None) -> dict[str, Any] | None:
+    """Backbone, head and loss built on the CPU, when the model has at most ``limit`` parameters
+    (counted on the meta device; None: any size); else None."""
+    import torch
+
+    total = 0
+    for role in ("model.backbone", "model.head") if limit is not None else ():
+        module = instantiate(resolved.slot(role), registry, device=torch.device("meta"))
+        total += sum(p.numel() for p in module.parameters()) if isinstance(module, torch.nn.Module) else 0
+        if limit is not None and total > limit:
+            return None
+    with torch.random.fork_rng(devices=[]):  # weights drawn here leave the caller's RNG alone
+        return {"data.dataset": dataset,
+                **{role: instantiate(resolved.slot(role), registry) for role in ("model.backbone", "model.head", "loss")}}
+
+
+@contextlib.contextmanager
+def _dry(built: Mapping[str, Any] | None) -> Iterator[tuple[Any, str]]:
+    """The device of the dry run and how to say it; built modules in eval mode without
+    gradients, their training flags restored afterwards."""
+    import torch
+
+    if built is None:
+        yield torch.device("meta"), "a dry run on the meta device"
+        return
+    modules = [m for m in (built.get("model.backbone"), built.get("model.head"), built.get("loss"))
+               if isinstance(m, torch.nn.Module)]
+    flags = [(m, mode) for m in modules for mode in [m.training]]
+    first = next((p for m in modules for p in m.parameters()), None)
+    device = first.device if first is not None else torch.device("cpu")
+    try:
+        for m in modules:
+            m.eval()
+        with torch.no_grad():
+            yield device, f"a dry run on {device.type}"
+    finally:
+        for m, mode in flags:
+            m.train(mode)
+
+
+def _model_and_after(c: _Checker, resolved: ResolvedConfig, registry: Registry, n: int,
+                     built: Mapping[str, Any] | None, dataset: Any, ds_slot: Slot, x: _Tensor,
+                     y: _Tensor, y_all: Any, meta: Any, where: str) -> list[str]:
     x = _Tensor(x.value.to(meta).float() if not x.value.is_floating_point() else x.value.to(meta),
                 x.producer, x.spec)
     prev = x
@@ -239,8 +310,8 @@ def check_pipeline(resolved: ResolvedConfig, registry: Registry, n: int = DRY_RU
         assert slot.info is not None
         if not c.check(slot, "input", in_name, slot.info.inputs.get(in_name), prev):
             return c.problems
-        module = instantiate(slot, registry, device=meta)
-        out = call_component(slot, "a dry run on the meta device", module, prev.value)
+        module = built[role] if built is not None else instantiate(slot, registry, device=meta)
+        out = call_component(slot, where, module, prev.value)
         prev = _Tensor(out, slot, slot.info.outputs.get(out_name))
         if not c.check(slot, "output", out_name, slot.info.outputs.get(out_name), prev):
             return c.problems
@@ -262,8 +333,8 @@ def check_pipeline(resolved: ResolvedConfig, registry: Registry, n: int = DRY_RU
     ok = c.check(slot, "input", "logits", slot.info.inputs.get("logits"), prev)
     ok = c.check(slot, "input", "targets", slot.info.inputs.get("targets"), y_meta) and ok
     if ok:
-        loss_fn = instantiate(slot, registry, device=meta)
-        loss = call_component(slot, "a dry run on the meta device", loss_fn, prev.value, y_meta.value)
+        loss_fn = built["loss"] if built is not None else instantiate(slot, registry, device=meta)
+        loss = call_component(slot, where, loss_fn, prev.value, y_meta.value)
         c.check(slot, "output", "loss", slot.info.outputs.get("loss"), _Tensor(loss, slot, None))
     classes = getattr(dataset, "num_classes", None)
     head = resolved.slot("model.head")
@@ -273,6 +344,7 @@ def check_pipeline(resolved: ResolvedConfig, registry: Registry, n: int = DRY_RU
             f"{_name(head)} gives logits {format_shape(['N', int(prev.value.shape[1])])} but "
             f"{_name(ds_slot)} has {classes} classes{hint}"
         )
+    assert ds_slot.info is not None
     for slot in resolved.slots_of("metric"):
         assert slot.info is not None
         c.check(slot, "input", "logits", slot.info.inputs.get("logits"), prev)

@@ -27,6 +27,7 @@ from torchrack_runs._config import ResolvedConfig, load_and_resolve
 if TYPE_CHECKING:
     import pluggy
 
+    from torchrack_runs._build import Pipeline
     from torchrack_runs._store import RunStore
     from torchrack_runs._trainer import Run
 
@@ -86,24 +87,32 @@ class Runner:
         if diffs:
             raise LockMismatchError(os.fspath(path), diffs)
 
-    def contract_problems(self) -> list[str]:
-        """The meta-device dry run plus every plugin's ``torchrack_validate_pipeline`` hook."""
+    def contract_problems(self, pipeline: Pipeline | None = None, *, device: str = "meta") -> list[str]:
+        """The dry run plus every plugin's ``torchrack_validate_pipeline`` hook: on the meta
+        device, or, given the built ``pipeline`` a run is about to train, on its objects."""
         from torchrack_runs._pipeline import check_pipeline
 
-        problems = check_pipeline(self.resolved, self.registry)
+        built = None
+        if pipeline is not None:
+            built = {"data.dataset": pipeline.dataset, "model.backbone": pipeline.model.backbone,
+                     "model.head": pipeline.model.head, "loss": pipeline.loss}
+        problems = check_pipeline(self.resolved, self.registry, built=built, device=device)
         pm = self.plugin_manager(None)
         components = {s.role: s.info for s in self.resolved.slots}
         for extra in pm.hook.torchrack_validate_pipeline(config=self.resolved.config, components=components):
             problems.extend(extra or [])
         return problems
 
-    def check(self, locked: str | os.PathLike[str] | None = None) -> None:
-        """The lock (when given) and the tensor contracts; raise on the first that fails."""
+    def check(self, locked: str | os.PathLike[str] | None = None, *, pipeline: Pipeline | None = None,
+              device: str = "meta") -> None:
+        """The lock (when given) and the tensor contracts; raise on the first that fails.
+        ``device``: where the dry run runs without ``pipeline`` ("meta", or "auto": see
+        :func:`check_pipeline`)."""
         if locked is not None:
             self.check_lock(locked)
         from torchrack_runs._pipeline import ContractError
 
-        problems = self.contract_problems()
+        problems = self.contract_problems(pipeline, device=device)
         if problems:
             raise ContractError(self.config_path, problems)
 
@@ -177,11 +186,18 @@ class Runner:
         main one, which record nothing). ``launch_file`` is the file the launcher reads the run
         id from (set by ``torchrack run --nproc``).
         """
+        from torchrack_runs._build import build
         from torchrack_runs._trainer import fit
 
-        if not checked:
-            self.check(locked)
         acc = self.accelerator()
+        pipeline = None
+        if not checked:
+            if locked is not None:
+                self.check_lock(locked)
+            # Build once: the dry run checks the very objects that will train (no meta-device
+            # start-up, no second construction); it changes none of them.
+            pipeline = build(self.resolved, self.registry, int(self.resolved.config["run"].get("seed", 0)), acc)
+            self.check(pipeline=pipeline)
         rank = int(acc.rank)
         try:
             main = bool(acc.is_main)
@@ -200,7 +216,8 @@ class Runner:
                 pm.register(LaunchReporter(launch_file, str(Path(store.path).resolve())),
                             name="torchrack-launch")
             result = fit(self.resolved, self.registry, pm, store=store, resume=record,
-                         progress=progress, accelerator=acc, log=log, safe_config=self.safe_config)
+                         progress=progress, accelerator=acc, log=log, safe_config=self.safe_config,
+                         pipeline=pipeline)
         except TorchrackError as exc:
             if rank == 0:
                 raise

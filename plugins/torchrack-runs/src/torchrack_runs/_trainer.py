@@ -225,6 +225,7 @@ def fit(
     log: Callable[[str], None] | None = None,
     accelerator: Accelerator | None = None,
     safe_config: dict[str, Any] | None = None,
+    pipeline: Pipeline | None = None,
 ) -> Run:
     """Train and evaluate ``resolved``; return the finished :class:`Run`.
 
@@ -277,7 +278,7 @@ def fit(
             torch.use_deterministic_algorithms(True, warn_only=True)
 
         # 1. Build: data, augmentations, model (weights seeded), loss, metrics, optimizer.
-        pipe = build(resolved, registry, seed, acc)
+        pipe = pipeline if pipeline is not None else build(resolved, registry, seed, acc)
         x_train, y_train = call_component(resolved.slot("data.dataset"), "load(train)",
                                           pipe.dataset.load, data_cfg.get("train_split", "train"))
         x_eval, y_eval = call_component(resolved.slot("data.dataset"), "load(test)",
