@@ -17,16 +17,18 @@ import re
 import sys
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from torchrack._kinds import KIND_OF_GROUP
 from torchrack._version import __version__
 
-if TYPE_CHECKING:
-    from importlib import metadata
+#: What a cached scan or manifest verdict was computed for, beside the bytes it read: this
+#: torchrack's version and the entry-point groups it knows (a new kind changes both what a scan
+#: keeps and which manifests are valid, within one version).
+_CACHE_SALT = __version__ + "\0" + ",".join(sorted(KIND_OF_GROUP))
 
 # importlib.metadata, importlib.util, tempfile and jsonschema are imported only by a full scan:
 # a warm `torchrack list` reads the cache and never needs them.
@@ -146,7 +148,7 @@ def _find_spec(top: str, path: list[str] | None) -> Any:
 
 
 def _find_manifest(
-    dist: metadata.Distribution, eps: list[EntryPointFact], path: list[str] | None = None
+    root: Path, eps: list[EntryPointFact], path: list[str] | None = None
 ) -> tuple[str | None, list[str]]:
     """The manifest's path (or None), and every path tried (stamped, so adding one is seen)."""
     tops: list[str] = []
@@ -156,7 +158,7 @@ def _find_manifest(
         if top and top not in tops:
             tops.append(top)
     for top in tops:
-        candidate = str(dist.locate_file(f"{top}/{MANIFEST_NAME}"))
+        candidate = str(root / top / MANIFEST_NAME)
         if os.path.isfile(candidate):
             return candidate, [candidate]
         tried.append(candidate)
@@ -235,7 +237,7 @@ _VERDICT_FORMAT = 1
 def _verdict_file(raw: bytes) -> Path:
     import hashlib
 
-    digest = hashlib.sha256(b"torchrack-manifest\0" + __version__.encode() + b"\0" + raw).hexdigest()
+    digest = hashlib.sha256(b"torchrack-manifest\0" + _CACHE_SALT.encode() + b"\0" + raw).hexdigest()
     return cache_dir() / "manifests" / f"{digest}.json"
 
 
@@ -288,53 +290,90 @@ def _read_manifest(path: str | None) -> tuple[dict[str, Any] | None, list[str]]:
     return parse_manifest(raw, path)
 
 
+def _read_text(path: Path) -> str | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return fh.read(_MAX_METADATA_BYTES)
+    except OSError:
+        return None
+
+
+#: The most of a METADATA or entry_points.txt file read (the headers come first).
+_MAX_METADATA_BYTES = 1024 * 1024
+
+
+def _metadata_folders(path: list[str] | None) -> Iterator[tuple[str, str | None, Path]]:
+    """``(normalized name, version from the folder name, folder)`` of every ``*.dist-info`` /
+    ``*.egg-info`` folder on ``path`` (default ``sys.path``), in ``sys.path`` order, read with
+    one ``scandir`` per entry (no per-distribution objects: the cold path of every CI job). An
+    archive on the path (a zip, an egg) is read through :mod:`importlib.metadata`."""
+    for entry in (sys.path if path is None else path):
+        folder = entry or "."
+        try:
+            with os.scandir(folder) as it:
+                names = [d.name for d in it if d.name.endswith((".dist-info", ".egg-info")) and d.is_dir()]
+        except NotADirectoryError:
+            yield from _archive(folder)
+            continue
+        except OSError:
+            continue
+        for name in names:
+            m = _DIST_DIR.match(name)
+            if m is None:
+                continue
+            yield m.group("name").lower().replace("_", "-").replace(".", "-"), m.group("version"), Path(folder) / name
+
+
+def _archive(entry: str) -> Iterator[tuple[str, str | None, Path]]:
+    from importlib import metadata
+
+    for dist in metadata.distributions(path=[entry]):
+        dist_path = getattr(dist, "_path", None)
+        name = (dist.metadata["Name"] or "") if dist_path is None else dist_path.name.split("-")[0]
+        if dist_path is not None:
+            yield name.lower().replace("_", "-").replace(".", "-"), dist.version, Path(str(dist_path))
+
+
 def _scan_uncached(
     path: list[str] | None = None, reuse: dict[str, DistFacts] | None = None
 ) -> ScanResult:
     """Scan every distribution; ``reuse`` maps a dist-info folder to facts still known to hold
     (every file they were read from unchanged), which are taken as they are instead of re-read
     and re-validated."""
-    from importlib import metadata
-
     seen: set[str] = set()
     dists: list[DistFacts] = []
     torch_version = None
-    found = metadata.distributions() if path is None else metadata.distributions(path=path)
-    for dist in found:
-        dist_path = getattr(dist, "_path", None)
-        m = _DIST_DIR.match(dist_path.name) if dist_path is not None else None
-        norm = (m.group("name") if m else (dist.metadata["Name"] or "")).lower().replace("_", "-")
+    for norm, folder_version, dist_path in _metadata_folders(path):
         if norm in seen:
             continue  # shadowed by an earlier sys.path entry, as importlib.metadata does
         seen.add(norm)
         if norm == "torch" and torch_version is None:
-            torch_version = m.group("version") if m else dist.version
+            torch_version = folder_version
             continue
-        prior = reuse.get(str(dist_path)) if reuse and dist_path is not None else None
+        prior = reuse.get(str(dist_path)) if reuse else None
         if prior is not None:
             dists.append(prior)
             continue
-        text = dist.read_text("entry_points.txt")
+        text = _read_text(dist_path / "entry_points.txt")
         if not text or "[torchrack." not in text:
             continue
         eps = _parse_entry_points(text)
         if not eps:
             continue
-        name, version, requires = _parse_metadata(dist.read_text("METADATA") or "")
-        manifest_path, tried = _find_manifest(dist, eps, path)
+        name, version, requires = _parse_metadata(_read_text(dist_path / "METADATA")
+                                                  or _read_text(dist_path / "PKG-INFO") or "")
+        manifest_path, tried = _find_manifest(dist_path.parent, eps, path)
         manifest, problems = _read_manifest(manifest_path)
-        stamps = []
-        if dist_path is not None:
-            stamps = [
-                _stamp(str(dist_path / "METADATA")),
-                _stamp(str(dist_path / "entry_points.txt")),
-            ]
+        if version is None:
+            problems = [f"{dist_path}/METADATA has no Version header, which every distribution must "
+                        "have (core metadata spec); reinstall it from a release that has one", *problems]
+        stamps = [_stamp(str(dist_path / "METADATA")), _stamp(str(dist_path / "entry_points.txt"))]
         stamps += [_stamp(p) for p in tried]
         dists.append(
             DistFacts(
                 name=name or norm,
-                version=version or ("0" if (problems := [f"{dist_path or norm}/METADATA has no Version header, which every distribution must have (core metadata spec); reinstall it from a release that has one", *problems]) else "0"),
-                location=str(dist_path) if dist_path is not None else "",
+                version=version or "0",
+                location=str(dist_path),
                 requires=requires,
                 entry_points=eps,
                 manifest_path=manifest_path,
@@ -370,7 +409,7 @@ def _cache_key(path: list[str]) -> tuple[Path, str, list[tuple[str, int, int]]]:
     """
     stamps = [_path_stamp(p or ".") for p in path]
     kept = [s for s in stamps if s[2] > 0 or (s[1] != -1 and not os.path.isdir(s[0]))]
-    ident = "\0".join([sys.executable, __version__, *(s[0] for s in kept)])
+    ident = "\0".join([sys.executable, _CACHE_SALT, *(s[0] for s in kept)])
     # A short checksum names the file; the full ident is stored in it and compared on load, so
     # a checksum collision is only a miss.
     digest = f"{zlib.crc32(ident.encode()):08x}{len(ident):04x}"
