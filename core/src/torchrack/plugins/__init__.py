@@ -10,6 +10,8 @@
   hooks and commands.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from torchrack.plugins._discovery import (
     MANIFEST_NAME,
     DistFacts,
@@ -27,8 +29,6 @@ from torchrack.plugins._loader import (
     guard_imports,
     load_entry_point,
 )
-from torchrack.plugins._probe import DEFAULT_TIMEOUT as DEFAULT_PROBE_TIMEOUT
-from torchrack.plugins._probe import probe_imports
 from torchrack.plugins._registry import (
     AmbiguousComponentError,
     ComponentNotFoundError,
@@ -42,6 +42,7 @@ from torchrack.plugins._vetting import (
     BROKEN,
     DENIED,
     INCOMPATIBLE,
+    NOT_PLUGIN,
     OK,
     ComponentInfo,
     Environment,
@@ -52,12 +53,17 @@ from torchrack.plugins._vetting import (
     vet_all,
 )
 
+if TYPE_CHECKING:
+    from torchrack.plugins._probe import DEFAULT_TIMEOUT as DEFAULT_PROBE_TIMEOUT
+    from torchrack.plugins._probe import probe_imports
+
 __all__ = [
     "BROKEN",
     "DEFAULT_PROBE_TIMEOUT",
     "DENIED",
     "INCOMPATIBLE",
     "MANIFEST_NAME",
+    "NOT_PLUGIN",
     "OK",
     "AmbiguousComponentError",
     "ComponentInfo",
@@ -91,3 +97,12 @@ __all__ = [
     "vet",
     "vet_all",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The probe (subprocess, threads, selectors) is imported only by `check` and `info`.
+    if name in ("probe_imports", "DEFAULT_PROBE_TIMEOUT"):
+        from torchrack.plugins import _probe
+
+        return _probe.probe_imports if name == "probe_imports" else _probe.DEFAULT_TIMEOUT
+    raise AttributeError(f"module 'torchrack.plugins' has no attribute {name!r}")

@@ -7,6 +7,8 @@ Verdicts:
   range, excludes what is installed. Every reason is listed. Its modules are never imported.
 - ``broken``: its manifest is missing or invalid, or (found only when imported) a module raises.
 - ``denied``: excluded by the allow/deny settings. Its modules are never imported.
+- ``not-a-plugin`` (:data:`NOT_PLUGIN`): a wheel given to ``torchrack check`` that declares no
+  ``torchrack.*`` entry points (discovery never lists such installed distributions).
 
 Warnings (``torchrack check --strict`` fails on them): entry points the manifest does not
 describe and the reverse, a kind that differs between group and manifest, deprecated components,
@@ -27,6 +29,9 @@ OK = "ok"
 INCOMPATIBLE = "incompatible"
 BROKEN = "broken"
 DENIED = "denied"
+#: A built wheel with no ``torchrack.*`` entry points (``torchrack check WHEEL`` only): not a
+#: torchrack plugin at all, so neither usable nor broken; ``check --strict`` fails on it.
+NOT_PLUGIN = "not-a-plugin"
 
 
 @dataclass
