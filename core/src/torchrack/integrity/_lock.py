@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from typing import Any
 
 from torchrack._errors import TorchrackError
@@ -41,6 +42,9 @@ def read_lock(path: str | os.PathLike[str]) -> dict[str, Any]:
     where = os.fspath(path)
     fix = "write it again with `torchrack lock CONFIG -o LOCK`"
     try:
+        st = os.stat(where)
+        if not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode):
+            raise InvalidLockError(f"{where}: not a regular file (a FIFO or device?); give the path of a lock file", where)
         with open(where, "rb") as fh:
             raw = fh.read(MAX_LOCK_BYTES + 1)
     except IsADirectoryError:

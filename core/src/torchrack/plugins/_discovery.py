@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import re
+import stat
 import sys
 import time
 import zlib
@@ -34,7 +35,7 @@ _CACHE_SALT = __version__ + "\0" + ",".join(sorted(KIND_OF_GROUP))
 # a warm `torchrack list` reads the cache and never needs them.
 
 MANIFEST_NAME = "torchrack-manifest.json"
-_CACHE_FORMAT = 3
+_CACHE_FORMAT = 4  # 4: a METADATA without Version is broken
 _DIST_DIR = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+?)\.(dist|egg)-info$")
 
 
@@ -291,11 +292,21 @@ def _read_manifest(path: str | None) -> tuple[dict[str, Any] | None, list[str]]:
 
 
 def _read_text(path: Path) -> str | None:
+    """A metadata file's text (bytes that are not UTF-8 replaced), or None when it is missing,
+    unreadable or not a regular file (a FIFO named METADATA must not block discovery)."""
     try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            return fh.read(_MAX_METADATA_BYTES)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError:
         return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            return fh.read(_MAX_METADATA_BYTES).decode("utf-8", "replace")
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 #: The most of a METADATA or entry_points.txt file read (the headers come first).
