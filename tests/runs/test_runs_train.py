@@ -7,7 +7,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from torchrack.contracts._schemas import validate
+from torchrack.contracts import validate
 
 from ._cli import DIGITS, torchrack
 

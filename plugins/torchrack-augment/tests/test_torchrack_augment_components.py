@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as tnf
 from torchrack import Registry
 from torchrack.contract import check_tensors
-from torchrack.contracts._schemas import params_with_defaults, validate_params
+from torchrack.contracts import params_with_defaults, validate_params
 from torchrack_augment import AugmentationInputError, AugmentationParamError
 
 DIST = "torchrack-augment"

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torchrack import Registry, TorchrackError
 from torchrack.contract import check_tensors
-from torchrack.contracts._schemas import params_with_defaults
+from torchrack.contracts import params_with_defaults
 from torchrack_backbones.checkpoint import CheckpointBackbone, CheckpointError, load_weights
 from torchrack_backbones.small_cnn import SmallCNN
 

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torchrack import Registry
 from torchrack.contract import check_tensors
-from torchrack.contracts._schemas import params_with_defaults, validate_params
+from torchrack.contracts import params_with_defaults, validate_params
 
 DIST = "torchrack-backbones"
 

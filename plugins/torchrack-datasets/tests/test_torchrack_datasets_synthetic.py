@@ -6,7 +6,7 @@ import pytest
 import torch
 from torchrack import Registry
 from torchrack.contract import check_tensors
-from torchrack.contracts._schemas import params_with_defaults
+from torchrack.contracts import params_with_defaults
 from torchrack_datasets import DatasetParamError
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torchrack import Registry
 from torchrack.contract import check_tensors
-from torchrack.contracts._schemas import params_with_defaults, validate_params
+from torchrack.contracts import params_with_defaults, validate_params
 
 DIST = "torchrack-metrics"
 K = 5

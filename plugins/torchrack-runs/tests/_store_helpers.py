@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from torchrack.contracts._schemas import validate
+from torchrack.contracts import validate
 
 #: A secret that must never reach the store, the event log or `runs show` output.
 SECRET = "tkn-9f8e7d6c5b4a-do-not-leak"
