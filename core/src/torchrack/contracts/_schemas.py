@@ -1,8 +1,10 @@
 """The JSON-Schema contracts: loading (importlib.resources) and validation with JSON pointers.
 
 The schemas live in the repository's ``contracts/`` folder, the single source of truth, and are
-shipped inside the wheel as ``torchrack/contracts/json/``. jsonschema is imported only when something is
-validated, never to list plugins from the discovery cache.
+shipped inside the wheel as ``torchrack/contracts/json/``. jsonschema is imported only when something
+turns out invalid (or too unusual for :mod:`torchrack.contracts._fast` to decide): valid inputs, the
+common case, are accepted by that small checker, so that a cold plugin scan does not pay for
+importing jsonschema. Every problem reported is still jsonschema's.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from torchrack._errors import TorchrackError
+from torchrack.contracts import _fast
 
 #: Published schema names -> file names inside ``contracts/``.
 SCHEMA_FILES: dict[str, str] = {
@@ -86,6 +89,12 @@ def schema_text(name: str) -> str:
 
 
 @functools.cache
+def _fast_registry() -> dict[str, Any]:
+    """The published schemas by ``$id``, for the fast check's cross-schema ``$ref``s."""
+    return {load_schema(n)["$id"]: load_schema(n) for n in SCHEMA_FILES}
+
+
+@functools.cache
 def _validator(name: str) -> Any:
     import jsonschema
     from referencing import Registry, Resource
@@ -105,6 +114,8 @@ def _pointer(path: Any) -> str:
 
 def validate(name: str, instance: Any) -> list[SchemaProblem]:
     """Validate ``instance`` against schema ``name``; return every problem (empty when valid)."""
+    if _fast.is_valid(load_schema(name), instance, _fast_registry()) is True:
+        return []
     validator = _validator(name)
     problems = []
     for err in sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.path))):
@@ -124,8 +135,10 @@ def validate_params_schema(schema: Any) -> list[SchemaProblem]:
     """Check that a component's params schema is itself a valid Draft 2020-12 schema.
 
     One metaschema validator is built once and reused: building it per schema dominated a cold
-    scan of many plugins.
+    scan of many plugins. A schema the fast check finds valid does not import jsonschema at all.
     """
+    if _fast.is_valid_params_schema(schema) is True:
+        return []
     return [
         SchemaProblem(_pointer(e.absolute_path), e.message)
         for e in _metaschema_validator().iter_errors(schema)
@@ -134,6 +147,8 @@ def validate_params_schema(schema: Any) -> list[SchemaProblem]:
 
 def validate_params(schema: dict[str, Any], params: Any) -> list[SchemaProblem]:
     """Validate component ``params`` against its params ``schema``."""
+    if _fast.is_valid(schema, params, {}) is True:
+        return []
     import jsonschema
 
     validator = jsonschema.Draft202012Validator(schema)
