@@ -21,7 +21,7 @@ import jsonschema
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from torchrack.contracts import _fast
+from torchrack.contracts import _fast, _metaschema
 from torchrack.contracts._schemas import (
     SCHEMA_FILES,
     _fast_registry,
@@ -313,8 +313,8 @@ def fast_valid(schema: Any, instance: Any, registry: dict[str, Any]) -> bool | N
 
 
 def fast_valid_schema(schema: Any) -> bool | None:
-    verdict = _fast._decide_params_schema(schema)
-    assert _fast.is_valid_params_schema(schema) is verdict
+    verdict = _metaschema._decide_params_schema(schema)
+    assert _metaschema.is_valid_params_schema(schema) is verdict
     return verdict
 
 
@@ -376,7 +376,7 @@ def test_every_metaschema_keyword_is_known_to_the_fast_schema_check() -> None:
     metas = [root, *(REGISTRY.contents(urljoin(root["$id"], ref["$ref"])) for ref in root["allOf"])]
     keywords = {k for m in metas for k in m.get("properties", {})}
     assert len(keywords) > 50
-    assert keywords <= _fast._META_KNOWN, keywords - _fast._META_KNOWN
+    assert keywords <= _metaschema._META_KNOWN, keywords - _metaschema._META_KNOWN
 
 
 RAISES = "raises"
@@ -484,7 +484,7 @@ def test_first_party_manifests_are_decided_valid(path: Path) -> None:
     assert _fast.is_valid(load_schema("manifest"), manifest, _fast_registry()) is True
     for comp in manifest["components"].values():
         schema = comp.get("params", {"type": "object"})
-        assert _fast.is_valid_params_schema(schema) is True
+        assert _metaschema.is_valid_params_schema(schema) is True
         assert not list(_metaschema_validator().iter_errors(schema))
         for spec in [*comp.get("inputs", {}).values(), *comp.get("outputs", {}).values()]:
             assert _fast.is_valid(load_schema("tensor-spec"), spec, _fast_registry()) is True

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from torchrack._errors import TorchrackError
-from torchrack.contracts import _fast
+from torchrack.contracts import _fast, _metaschema
 
 #: Published schema names -> file names inside ``contracts/``.
 SCHEMA_FILES: dict[str, str] = {
@@ -137,7 +137,7 @@ def validate_params_schema(schema: Any) -> list[SchemaProblem]:
     One metaschema validator is built once and reused: building it per schema dominated a cold
     scan of many plugins. A schema the fast check finds valid does not import jsonschema at all.
     """
-    if _fast.is_valid_params_schema(schema) is True:
+    if _metaschema.is_valid_params_schema(schema) is True:
         return []
     return [
         SchemaProblem(_pointer(e.absolute_path), e.message)
