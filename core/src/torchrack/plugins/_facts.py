@@ -1,0 +1,68 @@
+"""The facts discovery reads about a plugin distribution, as plain data (cached as JSON)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from torchrack._kinds import KIND_OF_GROUP
+
+
+@dataclass
+class EntryPointFact:
+    """One ``torchrack.*`` entry point: group, name, ``module:attr`` value."""
+
+    group: str
+    name: str
+    value: str
+
+    @property
+    def kind(self) -> str:
+        return KIND_OF_GROUP[self.group]
+
+    @property
+    def module(self) -> str:
+        return self.value.partition(":")[0].strip()
+
+
+@dataclass
+class DistFacts:
+    """What can be known about a plugin distribution without importing it."""
+
+    name: str
+    version: str
+    location: str
+    requires: list[str]
+    entry_points: list[EntryPointFact]
+    manifest_path: str | None
+    manifest: dict[str, Any] | None
+    manifest_problems: list[str] = field(default_factory=list)
+    stamps: list[tuple[str, int, int]] = field(default_factory=list)
+    #: The settings-independent verdict computed by ``torchrack.plugins._vetting.compat``, cached with
+    #: the facts so that a warm scan needs no requirement parsing.
+    compat: dict[str, Any] | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DistFacts:
+        data = dict(data)
+        data["entry_points"] = [EntryPointFact(**e) for e in data["entry_points"]]
+        data["stamps"] = [tuple(s) for s in data["stamps"]]
+        return cls(**data)
+
+
+@dataclass
+class ScanResult:
+    """Every plugin distribution found, plus the installed torch version (from metadata)."""
+
+    dists: list[DistFacts]
+    torch_version: str | None
+    from_cache: bool = False
+
+
+def _stamp(path: str) -> tuple[str, int, int]:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return (path, -1, -1)
+    return (path, st.st_mtime_ns, st.st_size)
