@@ -209,8 +209,7 @@ class Modular:
         x, y = self.pipe.dataset.load("train")
         place = getattr(self.acc, "place_data", None)
         self.x, self.y = place(x, y) if place is not None else (x, y)
-        self.opt = build_optimizer(resolved.optimizer["name"], resolved.optimizer["params"],
-                                   self.pipe.model.parameters())
+        self.opt = build_optimizer(resolved, registry, self.pipe.model.parameters())
         self.pipe.forward = self.acc.prepare_model(self.pipe.model)
         self.gen = torch.Generator(device=self.acc.device).manual_seed(seed + 1)
         self.data_cpu = (x, y)

@@ -63,7 +63,7 @@ def test_manifest_example_from_the_plugin_contract_validates() -> None:
     [
         ({"manifest_version": 2}, "/manifest_version"),
         ({"components": {"Bad-Name": component()}}, "/components"),
-        ({"components": {"x": component("optimizer")}}, "/components/x/kind"),
+        ({"components": {"x": component("sampler")}}, "/components/x/kind"),
         ({"components": {"x": component(inputs={"a": {"shape": ["N", "$w**2"]}})}}, "/components/x/inputs/a/shape/1"),
         ({"components": {"x": component(devices=["gpu"])}}, "/components/x/devices/0"),
         ({"extra": 1}, "/"),

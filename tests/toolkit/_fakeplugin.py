@@ -24,6 +24,8 @@ GROUPS = {
     "loss": "torchrack.losses",
     "metric": "torchrack.metrics",
     "accelerator": "torchrack.accelerators",
+    "optimizer": "torchrack.optimizers",
+    "scheduler": "torchrack.schedulers",
 }
 
 IMAGES = {"shape": ["N", "C", "H", "W"], "dtype": "floating"}

@@ -13,7 +13,8 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-KINDS = ["dataset", "augmentation", "backbone", "head", "loss", "metric", "accelerator"]
+KINDS = ["dataset", "augmentation", "backbone", "head", "loss", "metric", "accelerator", "optimizer",
+         "scheduler"]
 
 
 def torchrack(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -55,8 +56,8 @@ def test_new_plugin_refuses_bad_input_and_never_overwrites(isolated: Path) -> No
     assert torchrack("new-plugin", "acme", "--kind", "loss", cwd=isolated).returncode == 0
     again = torchrack("new-plugin", "acme", "--kind", "loss", cwd=isolated)
     assert again.returncode == 1 and "already exists and is not empty" in again.stderr
-    bad = torchrack("new-plugin", "acme2", "--kind", "optimizer", cwd=isolated)
-    assert bad.returncode == 1 and "unknown kind 'optimizer'" in bad.stderr
+    bad = torchrack("new-plugin", "acme2", "--kind", "sampler", cwd=isolated)
+    assert bad.returncode == 1 and "unknown kind 'sampler'" in bad.stderr
     worse = torchrack("new-plugin", "-acme", "--kind", "loss", cwd=isolated)
     assert worse.returncode == 2  # argparse: not a name
 

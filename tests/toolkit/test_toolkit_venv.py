@@ -23,7 +23,8 @@ from _pip import bare_torch, pip_commands, split_args
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
-KINDS = ["dataset", "augmentation", "backbone", "head", "loss", "metric", "accelerator"]
+KINDS = ["dataset", "augmentation", "backbone", "head", "loss", "metric", "accelerator", "optimizer",
+         "scheduler"]
 TORCH = "torch==2.13.0"
 DOC = ROOT / "docs" / "plugin-authors.md"
 

@@ -11,6 +11,8 @@ GROUPS: dict[str, str] = {
     "loss": "torchrack.losses",
     "metric": "torchrack.metrics",
     "accelerator": "torchrack.accelerators",
+    "optimizer": "torchrack.optimizers",
+    "scheduler": "torchrack.schedulers",
 }
 
 #: Group for pluggy hook-implementation modules (trackers, strategies, alerts).

@@ -41,6 +41,8 @@ _SPECS: dict[str, dict[str, Any]] = {
     "metric": {"inputs": {"logits": {"shape": ["N", "K"], "dtype": "floating"},
                           "targets": {"shape": ["N", "..."], "dtype": ["int64", "floating"]}}},
     "accelerator": {},
+    "optimizer": {},
+    "scheduler": {},
 }
 
 

@@ -40,6 +40,8 @@ DEFAULT_COMPONENT: dict[str, tuple[str, str]] = {
     "loss": ("smoothed_ce", "SmoothedCrossEntropy"),
     "metric": ("error_rate", "ErrorRate"),
     "accelerator": ("cpu_threads", "CPUThreads"),
+    "optimizer": ("sign_sgd", "SignSGD"),
+    "scheduler": ("linear_decay", "LinearDecay"),
 }
 
 #: template (under ``templates/``; ``{kind}`` is the component's kind) -> where it is written in

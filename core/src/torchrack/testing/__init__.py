@@ -59,7 +59,8 @@ __all__ = [
 CHECK_NAMES: tuple[str, ...] = (
     "manifest", "specs", "params_schema", "global_state", "instantiate", "outputs_cpu",
     "outputs_meta", "deterministic", "no_inplace", "device_move", "gradients", "finite_scalar",
-    "batching", "state_sum", "availability",
+    "batching", "state_sum", "availability", "optimizer_step", "optimizer_state", "lr_schedule",
+    "scheduler_state",
 )
 
 _LAZY = {

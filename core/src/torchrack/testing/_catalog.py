@@ -22,6 +22,12 @@ from torchrack.testing._checks import (
     check_specs,
     check_state_sum,
 )
+from torchrack.testing._stepping import (
+    check_lr_schedule,
+    check_optimizer_state,
+    check_optimizer_step,
+    check_scheduler_state,
+)
 from torchrack.testing._subject import (
     FAILED,
     PASSED,
@@ -49,7 +55,8 @@ class Check:
         return (self.fn.__doc__ or "").strip().splitlines()[0]
 
 
-_ALL = frozenset({"dataset", "augmentation", "backbone", "head", "loss", "metric", "accelerator"})
+_ALL = frozenset({"dataset", "augmentation", "backbone", "head", "loss", "metric", "accelerator",
+                  "optimizer", "scheduler"})
 _CALLED = frozenset({"augmentation", "backbone", "head", "loss", "metric"})
 
 #: Every per-component check, in the order they run. ``manifest`` (per distribution) is separate.
@@ -70,6 +77,10 @@ CHECKS: dict[str, Check] = {
         Check("batching", frozenset({"metric"}), check_batching),
         Check("state_sum", frozenset({"metric"}), check_state_sum),
         Check("availability", frozenset({"accelerator"}), check_availability),
+        Check("optimizer_step", frozenset({"optimizer"}), check_optimizer_step),
+        Check("optimizer_state", frozenset({"optimizer"}), check_optimizer_state),
+        Check("lr_schedule", frozenset({"scheduler"}), check_lr_schedule),
+        Check("scheduler_state", frozenset({"scheduler"}), check_scheduler_state),
     ]
 }
 

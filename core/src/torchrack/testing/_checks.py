@@ -20,6 +20,7 @@ import torch
 from torchrack.contracts._schemas import validate_params, validate_params_schema
 from torchrack.contracts._tensorspec import InvalidTensorSpecError, resolve
 from torchrack.testing._inputs import to_device
+from torchrack.testing._stepping import exercise, shape_problems
 from torchrack.testing._subject import (
     CheckError,
     GlobalState,
@@ -42,6 +43,8 @@ _CONTRACT_SPECS: dict[str, tuple[tuple[str, ...] | None, tuple[str, ...] | None]
     "loss": (("logits", "targets"), ("loss",)),
     "metric": (("logits", "targets"), ()),
     "accelerator": (None, None),
+    "optimizer": ((), ()),
+    "scheduler": ((), ()),
 }
 
 
@@ -126,6 +129,8 @@ def _kind_shape(s: Subject, obj: Any) -> list[str]:
         for method in ("reset", "update", "state", "load_state", "compute"):
             if not callable(getattr(obj, method, None)):
                 problems.append(f"a metric needs a `{method}` method")
+    if s.kind in ("optimizer", "scheduler"):
+        problems += shape_problems(s, obj)
     return problems
 
 
@@ -444,6 +449,8 @@ def check_global_state(s: Subject) -> list[str]:
             if callable(probe):
                 with contextlib.suppress(Exception):
                     probe()
+        elif s.kind in ("optimizer", "scheduler"):
+            exercise(s, obj)
         else:
             s.call(obj, s.inputs(), torch.Generator().manual_seed(0))
             if s.kind == "metric":
@@ -452,6 +459,7 @@ def check_global_state(s: Subject) -> list[str]:
         if not problems:
             raise
         problems.append(str(exc))
-    what = {"dataset": "loading it", "accelerator": "asking it"}.get(s.kind, "calling it")
+    what = {"dataset": "loading it", "accelerator": "asking it", "optimizer": "stepping it",
+            "scheduler": "stepping it"}.get(s.kind, "calling it")
     problems += [f"{what} {p}" for p in before.changes(GlobalState.capture())]
     return problems

@@ -1,107 +1,110 @@
-"""Built-in adapter for torch.optim optimizers and LR schedulers, with params schemas.
+"""A run's optimizer and LR scheduler, built through their plugins (kinds optimizer, scheduler).
 
-Configs name optimizers and schedulers like components (``{name = "sgd", params = {...}}``); this
-table maps each name to its torch class and a JSON Schema of its params, so static validation
-needs no torch import. Schedulers are stepped once per epoch.
+Configs name them like every component (``optimizer = {name = "sgd", params = {...}}``), resolved
+statically with their params validated against their manifests (default: ``sgd`` with lr 0.1 and
+momentum 0.9, and ``constant``, both from torchrack-optim). Here they are imported and built, as
+docs/plugin-contract.md says:
+
+- the optimizer's entry point, called with its params, gives ``build(param_groups)``, called with
+  the model's trainable parameters, which gives a ``torch.optim.Optimizer``;
+- the scheduler's entry point, called with its params, gives ``build(optimizer, *, epochs,
+  steps_per_epoch)`` and declares ``interval`` (``"step"`` or ``"epoch"``) and ``monitor`` (a
+  metric name, or None). :class:`Schedule` steps what it builds: after each optimizer step or
+  after each epoch, with the epoch's value of the monitored metric when there is one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-_NUM = {"type": "number", "minimum": 0}
+from torchrack import TorchrackError
+from torchrack.plugins import Registry
 
-#: name -> (torch.optim class name, params schema)
-OPTIMIZERS: dict[str, tuple[str, dict[str, Any]]] = {
-    "sgd": ("SGD", {
-        "type": "object", "additionalProperties": False,
-        "properties": {
-            "lr": {**_NUM, "default": 0.1},
-            "momentum": {**_NUM, "default": 0.0},
-            "nesterov": {"type": "boolean", "default": False},
-            "weight_decay": {**_NUM, "default": 0.0},
-        },
-    }),
-    "adam": ("Adam", {
-        "type": "object", "additionalProperties": False,
-        "properties": {
-            "lr": {**_NUM, "default": 0.001},
-            "betas": {"type": "array", "items": _NUM, "minItems": 2, "maxItems": 2,
-                      "default": [0.9, 0.999]},
-            "weight_decay": {**_NUM, "default": 0.0},
-        },
-    }),
-    "adamw": ("AdamW", {
-        "type": "object", "additionalProperties": False,
-        "properties": {
-            "lr": {**_NUM, "default": 0.001},
-            "betas": {"type": "array", "items": _NUM, "minItems": 2, "maxItems": 2,
-                      "default": [0.9, 0.999]},
-            "weight_decay": {**_NUM, "default": 0.01},
-        },
-    }),
-    "rmsprop": ("RMSprop", {
-        "type": "object", "additionalProperties": False,
-        "properties": {
-            "lr": {**_NUM, "default": 0.01},
-            "momentum": {**_NUM, "default": 0.0},
-            "weight_decay": {**_NUM, "default": 0.0},
-        },
-    }),
-}
+from torchrack_runs._config import ResolvedConfig, Slot
+from torchrack_runs._pipeline import call_component, instantiate
 
-#: name -> (torch.optim.lr_scheduler class name or None, params schema)
-SCHEDULERS: dict[str, tuple[str | None, dict[str, Any]]] = {
-    "constant": (None, {"type": "object", "additionalProperties": False, "properties": {}}),
-    "step": ("StepLR", {
-        "type": "object", "additionalProperties": False,
-        "properties": {
-            "step_size": {"type": "integer", "minimum": 1, "default": 10},
-            "gamma": {**_NUM, "default": 0.1},
-        },
-    }),
-    "multistep": ("MultiStepLR", {
-        "type": "object", "additionalProperties": False,
-        "properties": {
-            "milestones": {"type": "array", "items": {"type": "integer", "minimum": 1},
-                           "default": [30, 60]},
-            "gamma": {**_NUM, "default": 0.1},
-        },
-    }),
-    "cosine": ("CosineAnnealingLR", {
-        "type": "object", "additionalProperties": False,
-        "properties": {
-            "T_max": {"type": ["integer", "null"], "minimum": 1, "default": None,
-                      "description": "epochs of one cosine half-period (default: run.epochs)"},
-            "eta_min": {**_NUM, "default": 0.0},
-        },
-    }),
-    "exponential": ("ExponentialLR", {
-        "type": "object", "additionalProperties": False,
-        "properties": {"gamma": {**_NUM, "default": 0.95}},
-    }),
-}
+INTERVALS = ("step", "epoch")
 
 
-def build_optimizer(name: str, params: dict[str, Any], parameters: Any) -> Any:
-    """A torch optimizer ``name`` over ``parameters`` (only those requiring grad)."""
-    import torch
-
-    cls = getattr(torch.optim, OPTIMIZERS[name][0])
-    kwargs = dict(params)
-    if "betas" in kwargs:
-        kwargs["betas"] = tuple(kwargs["betas"])
-    return cls([p for p in parameters if p.requires_grad], **kwargs)
+def _contract_error(slot: Slot, what: str) -> TorchrackError:
+    info = slot.info
+    who = f"{slot.kind} {info.qualname if info else slot.ref.get('name')}"
+    dist = f" from {info.dist} {info.dist_version}" if info else ""
+    return TorchrackError(f"{who} ({slot.key}){dist} does not follow the {slot.kind} contract: "
+                          f"{what} (docs/plugin-contract.md)")
 
 
-def build_scheduler(name: str, params: dict[str, Any], optimizer: Any, epochs: int) -> Any:
-    """A torch LR scheduler ``name`` (None for ``constant``), stepped once per epoch."""
-    import torch
+def build_optimizer(resolved: ResolvedConfig, registry: Registry, parameters: Iterable[Any]) -> Any:
+    """The config's optimizer over ``parameters`` (only those requiring grad), as one group."""
+    slot = resolved.slot("optimizer")
+    build = instantiate(slot, registry)
+    if not callable(build):
+        raise _contract_error(slot, f"its entry point gave {type(build).__name__}, not build(param_groups)")
+    optimizer = call_component(slot, "build(param_groups)", build, [p for p in parameters if p.requires_grad])
+    missing = [m for m in ("zero_grad", "step", "state_dict", "load_state_dict")
+               if not callable(getattr(optimizer, m, None))]
+    if missing or not isinstance(getattr(optimizer, "param_groups", None), list):
+        raise _contract_error(slot, f"build(param_groups) gave {type(optimizer).__name__}, not a "
+                                    "torch.optim.Optimizer")
+    return optimizer
 
-    cls_name = SCHEDULERS[name][0]
-    if cls_name is None:
-        return None
-    kwargs = dict(params)
-    if name == "cosine" and kwargs.get("T_max") is None:
-        kwargs["T_max"] = epochs
-    return getattr(torch.optim.lr_scheduler, cls_name)(optimizer, **kwargs)
+
+@dataclass
+class Schedule:
+    """The built scheduler of a run, and when and how the trainer steps it."""
+
+    slot: Slot
+    scheduler: Any
+    interval: str  # "step" | "epoch"
+    monitor: str | None = None
+
+    def after_step(self) -> None:
+        """After each optimizer step: step a scheduler of interval ``"step"``."""
+        if self.interval == "step":
+            call_component(self.slot, "step()", self.scheduler.step)
+
+    def after_epoch(self, metrics: Mapping[str, Any]) -> None:
+        """After each epoch: step a scheduler of interval ``"epoch"``, with ``metrics[monitor]``
+        when it monitors one."""
+        if self.interval != "epoch":
+            return
+        if self.monitor is None:
+            call_component(self.slot, "step()", self.scheduler.step)
+            return
+        if self.monitor not in metrics:
+            known = ", ".join(k for k, v in metrics.items() if isinstance(v, (int, float)))
+            raise TorchrackError(
+                f"{self.slot.kind} {self.slot.info.qualname if self.slot.info else self.slot.ref['name']} "
+                f"({self.slot.key}) monitors {self.monitor!r}, which this run does not compute; the "
+                f"metrics of an epoch are: {known} (change {self.slot.key}.params.monitor)")
+        value = float(metrics[self.monitor])
+        call_component(self.slot, f"step({self.monitor}={value})", self.scheduler.step, value)
+
+    def state_dict(self) -> Any:
+        return call_component(self.slot, "state_dict()", self.scheduler.state_dict)
+
+
+def build_scheduler(resolved: ResolvedConfig, registry: Registry, optimizer: Any, *, epochs: int,
+                    steps_per_epoch: int) -> Schedule:
+    """The config's scheduler over ``optimizer``, for a run of ``epochs`` x ``steps_per_epoch``."""
+    slot = resolved.slot("scheduler")
+    build = instantiate(slot, registry)
+    interval = getattr(build, "interval", slot.params.get("interval", "epoch"))
+    monitor = getattr(build, "monitor", None)
+    if not callable(build):
+        raise _contract_error(slot, f"its entry point gave {type(build).__name__}, not "
+                                    "build(optimizer, *, epochs, steps_per_epoch)")
+    if interval not in INTERVALS:
+        raise _contract_error(slot, f"interval must be 'step' or 'epoch', found {interval!r}")
+    if monitor is not None and (not isinstance(monitor, str) or interval != "epoch"):
+        raise _contract_error(slot, f"a monitored metric ({monitor!r}) is known once per epoch: "
+                                    f"monitor must be a metric name and interval 'epoch', found {interval!r}")
+    scheduler = call_component(slot, "build(optimizer)", build, optimizer, epochs=epochs,
+                               steps_per_epoch=steps_per_epoch)
+    missing = [m for m in ("step", "state_dict", "load_state_dict") if not callable(getattr(scheduler, m, None))]
+    if missing:
+        raise _contract_error(slot, f"the scheduler it built ({type(scheduler).__name__}) has no "
+                                    f"{', '.join(f'{m}()' for m in missing)}")
+    return Schedule(slot, scheduler, interval, monitor)

@@ -156,12 +156,14 @@ def train_epoch(
     generator: Any,
     on_step: Any = None,
     on_error: Any = None,
+    after_step: Callable[[], None] | None = None,
 ) -> tuple[Any, int]:
     """The hot loop: ``steps`` optimizer steps over the global batches of ``perm``.
 
     Per step, in order: this process's shard of the global batch -> batch to the device ->
     augmentations (on the device, drawing from ``generator``) -> forward and loss under the
-    accelerator's autocast -> zero grads -> backward and optimizer step. Nothing here waits for
+    accelerator's autocast -> zero grads -> backward and optimizer step -> ``after_step()`` (a
+    scheduler of interval ``"step"``; on every process, empty shard or not). Nothing here waits for
     the device: the loss sum stays a device tensor, and ``on_step(step, loss)`` (hooks, progress
     bar) is called one step late, once the next step is queued, so reading the loss costs no
     pipeline stall. Returns ``(loss_sum, seen)``: the sum of per-sample losses (a float64 tensor)
@@ -194,6 +196,8 @@ def train_epoch(
                 loss = loss_fn(forward(xb), yb)
             zero_grad(set_to_none=True)
             backward_step(loss, optimizer)
+            if after_step is not None:
+                after_step()
             n = len(idx)
             if n:  # an empty shard (last batch smaller than the world) still joins the collectives
                 loss_d = loss.detach()
@@ -277,7 +281,7 @@ def fit(
         if run_cfg.get("deterministic", True):
             torch.use_deterministic_algorithms(True, warn_only=True)
 
-        # 1. Build: data, augmentations, model (weights seeded), loss, metrics, optimizer.
+        # 1. Build: data, augmentations, model (weights seeded), loss, metrics, optimizer, scheduler.
         pipe = pipeline if pipeline is not None else build(resolved, registry, seed, acc)
         x_train, y_train = call_component(resolved.slot("data.dataset"), "load(train)",
                                           pipe.dataset.load, data_cfg.get("train_split", "train"))
@@ -287,21 +291,20 @@ def fit(
         if place is not None:  # e.g. the whole split on the GPU once, batches gathered there
             x_train, y_train = place(x_train, y_train)
             x_eval, y_eval = place(x_eval, y_eval)
-        optimizer = build_optimizer(resolved.optimizer["name"], resolved.optimizer["params"],
-                                    pipe.model.parameters())
-        scheduler = build_scheduler(resolved.scheduler["name"], resolved.scheduler["params"],
-                                    optimizer, epochs)
+        n = len(x_train)
+        steps = n // batch_size if drop_last else -(-n // batch_size)
+        optimizer = build_optimizer(resolved, registry, pipe.model.parameters())
+        schedule = build_scheduler(resolved, registry, optimizer, epochs=epochs, steps_per_epoch=steps)
+        after_step = schedule.after_step if schedule.interval == "step" else None
         start_epoch = 0
         if resume:
-            start_epoch = restore(resume, pipe, optimizer, scheduler)
+            start_epoch = restore(resume, pipe, optimizer, schedule.scheduler)
             say(f"resuming run {resume['run_id']} at epoch {start_epoch + 1}/{epochs}")
         with guard(resolved, registry, "model.backbone", "preparing the model"):
             pipe.forward = acc.prepare_model(pipe.model)
 
         # 2. The loop.
         bar = _Progress(progress)
-        n = len(x_train)
-        steps = n // batch_size if drop_last else -(-n // batch_size)
         metrics: dict[str, Any] = {}
         has_step_hooks = bool(pm.hook.torchrack_train_step_end.get_hookimpls())
         rank = int(acc.rank)
@@ -327,6 +330,7 @@ def fit(
             if perm.device != x_train.device:
                 perm = perm.to(x_train.device)
             pipe.model.train()
+            lr = float(optimizer.param_groups[0]["lr"])  # the epoch's first step's
             on_step = None
             if has_step_hooks or bar.enabled:
                 def on_step(step: int, loss: Any, epoch: int = epoch) -> None:
@@ -337,11 +341,9 @@ def fit(
                     bar.update(epoch, epochs, step + 1, steps, value)
             loss_sum, seen = train_epoch(pipe, optimizer, x_train, y_train, perm,
                                          batch_size=batch_size, steps=steps, generator=aug_gen,
-                                         on_step=on_step, on_error=training_error)
+                                         on_step=on_step, on_error=training_error,
+                                         after_step=after_step)
             bar.end_line()
-            lr = float(optimizer.param_groups[0]["lr"])
-            if scheduler is not None:
-                scheduler.step()
             sums = acc.reduce_sum({"loss": loss_sum,
                                    "seen": torch.tensor(float(seen), dtype=torch.float64, device=acc.device)})
             train_seconds = time.perf_counter() - t0
@@ -353,6 +355,7 @@ def fit(
             run.timings["eval_seconds"] += time.perf_counter() - t1
             epoch_metrics = {"train_loss": float(sums["loss"] / sums["seen"].clamp(min=1)),
                              "lr": lr, **metrics}
+            schedule.after_epoch(epoch_metrics)  # the same on every process: metrics are reduced
             call_hook(pm, "torchrack_epoch_end", run=run, epoch=epoch, metrics=epoch_metrics)
             say(f"epoch {epoch + 1}/{epochs}: " + ", ".join(
                 f"{k} {v:.4f}" for k, v in epoch_metrics.items() if isinstance(v, float))
@@ -363,7 +366,7 @@ def fit(
                     "format": 1, "epoch": epoch, "config_sha256": run.config_sha256,
                     "config": safe_config,  # no secrets on disk
                     "model": pipe.model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                    "scheduler": schedule.state_dict(),
                 }, ckpt)
                 run.checkpoint = str(ckpt)
                 call_hook(pm, "torchrack_checkpoint_saved", run=run, path=str(ckpt), epoch=epoch)
