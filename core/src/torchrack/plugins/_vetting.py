@@ -24,6 +24,7 @@ from torchrack._kinds import NON_COMPONENT_KINDS
 from torchrack._version import API_VERSION, __version__
 from torchrack.plugins._discovery import DistFacts, EntryPointFact, ScanResult
 from torchrack.plugins._trust import Settings, canonical_dist
+from torchrack.plugins._versions import contains, requirement_name, simple_requirement
 
 OK = "ok"
 INCOMPATIBLE = "incompatible"
@@ -147,54 +148,29 @@ class Environment:
 
 
 def _requirement_reasons(facts: DistFacts, env: Environment) -> tuple[list[str], list[str]]:
-    # packaging is imported here, not at module level: a warm `torchrack list` takes these
-    # verdicts from the discovery cache (see compat()) and never needs it.
-    from packaging.markers import UndefinedEnvironmentName
-    from packaging.requirements import InvalidRequirement, Requirement
-    from packaging.version import InvalidVersion, Version
-
+    # Most lines are decided by the fast path of _versions, with no packaging import (that import
+    # is most of a cold `torchrack list`): lines on other distributions are skipped, and a plain
+    # torchrack/torch range that the installed version satisfies needs no message. Anything else
+    # (markers, extras, pre-releases, a failed requirement, invalid text) goes to packaging, line
+    # by line and in order, so the result is what packaging alone gives.
     reasons: list[str] = []
     warnings: list[str] = []
     found_core = False
     for line in facts.requires:
-        try:
-            req = Requirement(line)
-        except InvalidRequirement as exc:
-            if line.split(";")[0].strip().lower().startswith("torch"):
-                reasons.append(f"cannot parse Requires-Dist {line!r}: {exc}")
-            continue
-        name = canonical_dist(req.name)
-        if name not in ("torchrack", "torch"):
-            continue
-        if req.marker is not None:
-            try:
-                if not req.marker.evaluate({"extra": ""}):
-                    continue  # only for an extra, or another platform
-            except UndefinedEnvironmentName:
+        name = requirement_name(line)
+        if name is not None and name not in ("torchrack", "torch"):
+            if not line.split(";")[0].strip().lower().startswith("torch"):
+                continue  # another distribution's, whether or not it parses
+            if simple_requirement(line) is not None:
+                continue  # e.g. torchvision>=0.19: valid, and another distribution's
+        elif name is not None:
+            simple = simple_requirement(line)
+            installed = env.torchrack if name == "torchrack" else env.torch
+            if simple is not None and installed is not None and contains(simple[1], installed):
+                found_core = found_core or name == "torchrack"
                 continue
-        if name == "torchrack":
+        if _packaging_requirement(line, facts, env, reasons):
             found_core = True
-            installed: str | None = env.torchrack
-        else:
-            installed = env.torch
-        if installed is None:
-            reasons.append(
-                f"requires {req.name}{req.specifier} but {req.name} is not installed "
-                f"(pip install '{req.name}{req.specifier}')"
-            )
-            continue
-        try:
-            ok = req.specifier.contains(Version(installed), prereleases=True)
-        except InvalidVersion:
-            ok = False
-        if not ok:
-            fix = (
-                f"upgrade {facts.name} to a release that supports {req.name} {installed}, "
-                f"or install '{req.name}{req.specifier}'"
-            )
-            reasons.append(
-                f"requires {req.name}{req.specifier} but {req.name} {installed} is installed ({fix})"
-            )
     if not found_core:
         warnings.append(
             "declares no Requires-Dist on torchrack; add a range such as "
@@ -203,27 +179,81 @@ def _requirement_reasons(facts: DistFacts, env: Environment) -> tuple[list[str],
     return reasons, warnings
 
 
+def _packaging_requirement(line: str, facts: DistFacts, env: Environment, reasons: list[str]) -> bool:
+    """Vet one ``Requires-Dist`` line with packaging; appends to ``reasons``.
+
+    Returns whether the line is an applicable requirement on torchrack.
+    """
+    # packaging is imported here, not at module level: a warm `torchrack list` takes these
+    # verdicts from the discovery cache (see compat()), and a cold one rarely needs it.
+    from packaging.markers import UndefinedEnvironmentName
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        req = Requirement(line)
+    except InvalidRequirement as exc:
+        if line.split(";")[0].strip().lower().startswith("torch"):
+            reasons.append(f"cannot parse Requires-Dist {line!r}: {exc}")
+        return False
+    name = canonical_dist(req.name)
+    if name not in ("torchrack", "torch"):
+        return False
+    if req.marker is not None:
+        try:
+            if not req.marker.evaluate({"extra": ""}):
+                return False  # only for an extra, or another platform
+        except UndefinedEnvironmentName:
+            return False
+    if name == "torchrack":
+        installed: str | None = env.torchrack
+    else:
+        installed = env.torch
+    if installed is None:
+        reasons.append(
+            f"requires {req.name}{req.specifier} but {req.name} is not installed "
+            f"(pip install '{req.name}{req.specifier}')"
+        )
+        return name == "torchrack"
+    try:
+        ok = req.specifier.contains(Version(installed), prereleases=True)
+    except InvalidVersion:
+        ok = False
+    if not ok:
+        fix = (
+            f"upgrade {facts.name} to a release that supports {req.name} {installed}, "
+            f"or install '{req.name}{req.specifier}'"
+        )
+        reasons.append(
+            f"requires {req.name}{req.specifier} but {req.name} {installed} is installed ({fix})"
+        )
+    return name == "torchrack"
+
+
 def _env_key(env: Environment) -> list[str | None]:
     return [env.torchrack, env.api, env.torch]
 
 
 def _compute_compat(facts: DistFacts, env: Environment) -> dict[str, Any]:
-    from packaging.specifiers import InvalidSpecifier, SpecifierSet
-    from packaging.version import Version
-
     reasons, warnings = _requirement_reasons(facts, env)
     broken = list(facts.manifest_problems)
     manifest = facts.manifest
     if manifest is not None and not broken:
         api = manifest.get("api", "")
-        try:
-            if not SpecifierSet(api).contains(Version(env.api), prereleases=True):
-                reasons.append(
-                    f"its manifest supports hook API {api} but torchrack {env.torchrack} "
-                    f"provides API {env.api}"
-                )
-        except InvalidSpecifier:
-            broken.append(f"{facts.manifest_path}: /api: {api!r} is not a PEP 440 specifier")
+        supported = contains(api, env.api) if isinstance(api, str) else None
+        if supported is None:
+            from packaging.specifiers import InvalidSpecifier, SpecifierSet
+            from packaging.version import Version
+
+            try:
+                supported = SpecifierSet(api).contains(Version(env.api), prereleases=True)
+            except InvalidSpecifier:
+                broken.append(f"{facts.manifest_path}: /api: {api!r} is not a PEP 440 specifier")
+        if supported is False:
+            reasons.append(
+                f"its manifest supports hook API {api} but torchrack {env.torchrack} "
+                f"provides API {env.api}"
+            )
     return {"env": _env_key(env), "reasons": reasons, "warnings": warnings, "broken": broken}
 
 

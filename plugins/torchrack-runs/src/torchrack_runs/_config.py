@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from torchrack import TorchrackError
-from torchrack.contracts import load_schema, params_with_defaults
+from torchrack.contracts import load_schema, params_with_defaults, validate
 from torchrack.plugins import ComponentInfo, ComponentNotFoundError, Registry
 
 from torchrack_runs._messages import (
@@ -294,7 +294,10 @@ def _resolve(config: dict[str, Any], registry: Registry, source: str,
         found = [Problem(v.path, v.message) for v in values]
         raise_problems(source, found + [p for p in problems if not _under(p.path, bad)], origin)
 
-    problems += schema_problems(_config_validator(), checked, suggest=_suggester(checked, registry))
+    # The core's validate() answers a valid config without importing jsonschema (its fast
+    # path); only an invalid one is explained, through jsonschema, in plain sentences.
+    if validate("experiment-config", checked):
+        problems += schema_problems(_config_validator(), checked, suggest=_suggester(checked, registry))
     if problems:
         report()
     slots = _slots(checked)

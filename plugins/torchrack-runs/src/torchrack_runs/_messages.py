@@ -306,6 +306,10 @@ def schema_problems(validator: Any, instance: Any, base: tuple[str | int, ...] =
 
 def params_problems(schema: dict[str, Any], params: Any, base: tuple[str | int, ...],
                      owner: Owner) -> list[Problem]:
+    from torchrack.contracts import validate_params
+
+    if not validate_params(schema, params):  # valid: decided without importing jsonschema
+        return []
     import jsonschema
 
     return schema_problems(jsonschema.Draft202012Validator(schema), params, base, owner)
