@@ -15,18 +15,22 @@ wheel with no ``torchrack.*`` entry points (pytest-cov, black) is ``not-a-plugin
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 import struct
-import sys
 import zipfile
 import zlib
 from collections import Counter
 from typing import Any, BinaryIO
 
 from torchrack._errors import TorchrackError
-from torchrack.plugins._discovery import MANIFEST_NAME, DistFacts, _parse_entry_points, _parse_metadata
+from torchrack.plugins._discovery import (
+    MANIFEST_NAME,
+    DistFacts,
+    _parse_entry_points,
+    _parse_metadata,
+    parse_manifest,
+)
 from torchrack.plugins._trust import Settings, load_settings
 from torchrack.plugins._vetting import NOT_PLUGIN, Environment, PluginInfo, vet
 
@@ -105,35 +109,11 @@ def _manifest(zf: zipfile.ZipFile, wheel: str, info: zipfile.ZipInfo) -> tuple[d
     """The manifest and its problems (which make the wheel broken); InvalidWheelError when the
     member itself cannot be read."""
     raw = _read_member(zf, wheel, info, MAX_MANIFEST_BYTES)
-    where = f"{wheel}!{info.filename}"
     fix = "fix it and rebuild the wheel (`torchrack manifest check` shows what the schema expects)"
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        return None, [f"{where}: cannot read the manifest: not UTF-8 text (byte 0x{raw[exc.start]:02x} "
-                      f"at offset {exc.start}); {fix}"]
-    except json.JSONDecodeError as exc:
-        return None, [f"{where}: not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}; {fix}"]
-    except RecursionError:
-        return None, [f"{where}: not a usable manifest: JSON nested too deeply to be read; {fix}"]
-    except ValueError:  # an integer of more digits than Python converts (sys.get_int_max_str_digits)
-        return None, [f"{where}: not a usable manifest: it holds an integer of more digits than can be "
-                      f"read (over {_int_digits()}), which no manifest field needs; {fix}"]
-    from torchrack.contracts._schemas import validate, validate_params_schema
-
-    try:
-        problems = [f"{where}: {p}" for p in validate("manifest", data)]
-        if not problems:
-            for name, comp in data.get("components", {}).items():
-                for p in validate_params_schema(comp.get("params", {"type": "object"})):
-                    problems.append(f"{where}: params schema of {name!r} is invalid at {p}")
-    except RecursionError:
-        return None, [f"{where}: not a usable manifest: nested too deeply to be validated; {fix}"]
-    return (data if isinstance(data, dict) else None), problems
-
-
-def _int_digits() -> int:
-    return int(getattr(sys, "get_int_max_str_digits", lambda: 4300)())
+    # The same parsing and checks as an installed plugin's manifest (discovery's), so a wheel and
+    # its installation get the same verdict; each problem also says how to fix the wheel.
+    data, problems = parse_manifest(raw, f"{wheel}!{info.filename}")
+    return data, [f"{p}; {fix}" for p in problems]
 
 
 def _open(where: str) -> tuple[BinaryIO, zipfile.ZipFile]:

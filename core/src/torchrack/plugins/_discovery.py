@@ -139,7 +139,9 @@ def parse_manifest(raw: bytes, where: str) -> tuple[dict[str, Any] | None, list[
     except ValueError as exc:  # NaN/Infinity (above), or an integer of too many digits
         text = str(exc)
         if "digits" in text or "integer string conversion" in text:
-            text = f"an integer has more digits than allowed ({text})"
+            limit = int(getattr(sys, "get_int_max_str_digits", lambda: 4300)())
+            text = (f"it holds an integer of more digits than can be read (over {limit}), which no "
+                    "manifest field needs")
         return None, [f"{where}: not a usable manifest: {text}"]
     known = _known_verdict(raw)
     if known is not None:
