@@ -28,7 +28,7 @@ from torchrack.plugins._vetting import (
     _requirement_reasons,
 )
 
-PROPS = settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPS = settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def packaging_contains(spec: str, version: str) -> bool:
