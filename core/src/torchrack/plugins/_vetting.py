@@ -347,27 +347,23 @@ def vet(facts: DistFacts, env: Environment, settings: Settings) -> PluginInfo:
                 f"manifest describes component {name!r} but the distribution has no entry point "
                 "for it"
             )
-    hook_names = {h.name for h in info.hooks}
-    for name in declared_hooks:
-        if name not in hook_names:
-            info.warnings.append(f"manifest describes hooks {name!r} but there is no such entry point")
-    for h in info.hooks:
-        if h.name not in declared_hooks:
-            info.warnings.append(
-                f"hooks entry point {h.name} = {h.value} is not described in the manifest's 'hooks'"
-            )
-    declared_commands: dict[str, Any] = manifest.get("commands", {})
-    command_names = {c.name for c in info.commands}
-    for name in declared_commands:
-        if name not in command_names:
-            info.warnings.append(f"manifest describes command {name!r} but there is no such entry point")
-    for c in info.commands:
-        if c.name not in declared_commands:
-            info.warnings.append(
-                f"command entry point {c.name} = {c.value} is not described in the manifest's "
-                "'commands' (its summary is shown by `torchrack --help`)"
-            )
+    _cross_check(info.warnings, declared_hooks, info.hooks, "hooks", "hooks", "")
+    _cross_check(info.warnings, manifest.get("commands", {}), info.commands, "command", "commands",
+                 " (its summary is shown by `torchrack --help`)")
     return info
+
+
+def _cross_check(warnings: list[str], declared: dict[str, Any], eps: list[EntryPointFact],
+                 noun: str, section: str, why: str) -> None:
+    """A warning for each manifest entry without an entry point of its kind, and the reverse."""
+    names = {e.name for e in eps}
+    for name in declared:
+        if name not in names:
+            warnings.append(f"manifest describes {noun} {name!r} but there is no such entry point")
+    for e in eps:
+        if e.name not in declared:
+            warnings.append(f"{noun} entry point {e.name} = {e.value} is not described in the "
+                            f"manifest's '{section}'{why}")
 
 
 def vet_all(scan: ScanResult, settings: Settings) -> list[PluginInfo]:
