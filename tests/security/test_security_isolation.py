@@ -155,3 +155,17 @@ def test_a_cache_with_the_right_ident_but_wrong_types_is_a_miss(tmp_path: Path) 
     again = torchrack("list", "--json", cwd=tmp_path)
     assert again.returncode == 0 and "Traceback" not in again.stderr, again.stderr
     assert json.loads(again.stdout)["components"] == json.loads(first.stdout)["components"]
+
+
+def test_a_plugin_that_hangs_costs_the_probe_timeout_plus_a_few_seconds(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    write_dist(site, "hangs-heads", heads={"bad_head": "Head"}, code=HOSTILE["hangs"])
+    started = time.monotonic()
+    # only the hanging plugin is allowed (so probed): the time is its probe's, nobody else's
+    done = torchrack("check", "--json", cwd=tmp_path, site=site,
+                     env={"TORCHRACK_PROBE_TIMEOUT": "5", "TORCHRACK_ALLOW": "hangs-heads"}, timeout=120)
+    took = time.monotonic() - started
+    report = json.loads(done.stdout)
+    verdicts = {p["name"]: p["verdict"] for p in report["plugins"]}
+    assert verdicts.pop("hangs-heads") == "broken" and set(verdicts.values()) == {"denied"}, verdicts
+    assert done.returncode == 1 and took < 5 + 10, took
