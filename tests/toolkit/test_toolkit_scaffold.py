@@ -38,7 +38,7 @@ else:
 
 ROOT = Path(__file__).resolve().parents[2]
 KINDS = ["dataset", "augmentation", "backbone", "head", "loss", "metric", "accelerator", "optimizer",
-         "scheduler"]
+         "scheduler", "calibrator", "adapter"]
 TEMPLATE_DIR = ROOT / "core" / "src" / "torchrack" / "authoring" / "templates"
 TOKEN = re.compile(r"__[A-Z][A-Z0-9_]*__")  # __DIST__, __NAME__, ... (never __init__, __future__)
 DOC = ROOT / "docs" / "plugin-authors.md"

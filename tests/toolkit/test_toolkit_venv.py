@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 KINDS = ["dataset", "augmentation", "backbone", "head", "loss", "metric", "accelerator", "optimizer",
-         "scheduler"]
+         "scheduler", "calibrator", "adapter"]
 TORCH = "torch==2.13.0"
 DOC = ROOT / "docs" / "plugin-authors.md"
 

@@ -13,6 +13,8 @@ GROUPS: dict[str, str] = {
     "accelerator": "torchrack.accelerators",
     "optimizer": "torchrack.optimizers",
     "scheduler": "torchrack.schedulers",
+    "calibrator": "torchrack.calibrators",
+    "adapter": "torchrack.adapters",
 }
 
 #: Group for pluggy hook-implementation modules (trackers, strategies, alerts).

@@ -43,6 +43,11 @@ _SPECS: dict[str, dict[str, Any]] = {
     "accelerator": {},
     "optimizer": {},
     "scheduler": {},
+    "adapter": {"inputs": {"features": {"shape": ["N", "Fc", "..."], "dtype": "floating"}},
+                "outputs": {"features": {"shape": ["N", "Fc"], "dtype": "floating"}}},
+    "calibrator": {"inputs": {"logits": {"shape": ["N", "K"], "dtype": "floating"},
+                              "targets": {"shape": ["N"], "dtype": "int64"}},
+                   "outputs": {"logits": {"shape": ["N", "K"], "dtype": "floating"}}},
 }
 
 

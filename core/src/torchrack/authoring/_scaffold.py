@@ -42,6 +42,8 @@ DEFAULT_COMPONENT: dict[str, tuple[str, str]] = {
     "accelerator": ("cpu_threads", "CPUThreads"),
     "optimizer": ("sign_sgd", "SignSGD"),
     "scheduler": ("linear_decay", "LinearDecay"),
+    "calibrator": ("golden_temperature", "GoldenTemperature"),
+    "adapter": ("channel_mean", "ChannelMean"),
 }
 
 #: template (under ``templates/``; ``{kind}`` is the component's kind) -> where it is written in

@@ -60,7 +60,7 @@ CHECK_NAMES: tuple[str, ...] = (
     "manifest", "specs", "params_schema", "global_state", "instantiate", "outputs_cpu",
     "outputs_meta", "deterministic", "no_inplace", "device_move", "gradients", "finite_scalar",
     "batching", "state_sum", "availability", "optimizer_step", "optimizer_state", "lr_schedule",
-    "scheduler_state",
+    "scheduler_state", "calibration_fit", "calibrator_state",
 )
 
 _LAZY = {

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from torchrack.testing._calibrating import check_calibration_fit, check_calibrator_state
 from torchrack.testing._checks import (
     check_availability,
     check_batching,
@@ -56,8 +57,8 @@ class Check:
 
 
 _ALL = frozenset({"dataset", "augmentation", "backbone", "head", "loss", "metric", "accelerator",
-                  "optimizer", "scheduler"})
-_CALLED = frozenset({"augmentation", "backbone", "head", "loss", "metric"})
+                  "optimizer", "scheduler", "calibrator", "adapter"})
+_CALLED = frozenset({"augmentation", "backbone", "adapter", "head", "loss", "metric"})
 
 #: Every per-component check, in the order they run. ``manifest`` (per distribution) is separate.
 CHECKS: dict[str, Check] = {
@@ -69,10 +70,10 @@ CHECKS: dict[str, Check] = {
         Check("instantiate", _ALL, check_instantiate),
         Check("outputs_cpu", _CALLED | {"dataset"}, check_outputs_cpu),
         Check("outputs_meta", _CALLED, check_outputs_meta),
-        Check("deterministic", _CALLED | {"dataset"}, check_deterministic),
+        Check("deterministic", _CALLED | {"dataset", "calibrator"}, check_deterministic),
         Check("no_inplace", _CALLED, check_no_inplace),
         Check("device_move", _CALLED, check_device_move),
-        Check("gradients", frozenset({"backbone", "head", "loss"}), check_gradients),
+        Check("gradients", frozenset({"backbone", "adapter", "head", "loss"}), check_gradients),
         Check("finite_scalar", frozenset({"loss"}), check_finite_scalar),
         Check("batching", frozenset({"metric"}), check_batching),
         Check("state_sum", frozenset({"metric"}), check_state_sum),
@@ -81,6 +82,8 @@ CHECKS: dict[str, Check] = {
         Check("optimizer_state", frozenset({"optimizer"}), check_optimizer_state),
         Check("lr_schedule", frozenset({"scheduler"}), check_lr_schedule),
         Check("scheduler_state", frozenset({"scheduler"}), check_scheduler_state),
+        Check("calibration_fit", frozenset({"calibrator"}), check_calibration_fit),
+        Check("calibrator_state", frozenset({"calibrator"}), check_calibrator_state),
     ]
 }
 

@@ -19,6 +19,7 @@ import torch
 
 from torchrack.contracts._schemas import validate_params, validate_params_schema
 from torchrack.contracts._tensorspec import InvalidTensorSpecError, resolve
+from torchrack.testing import _calibrating
 from torchrack.testing._inputs import to_device
 from torchrack.testing._stepping import exercise, shape_problems
 from torchrack.testing._subject import (
@@ -40,11 +41,13 @@ _CONTRACT_SPECS: dict[str, tuple[tuple[str, ...] | None, tuple[str, ...] | None]
     "augmentation": (("inputs", "targets"), ("inputs", "targets")),
     "backbone": (("inputs",), ("features",)),
     "head": (("features",), ("logits",)),
+    "adapter": (("features",), ("features",)),
     "loss": (("logits", "targets"), ("loss",)),
     "metric": (("logits", "targets"), ()),
     "accelerator": (None, None),
     "optimizer": ((), ()),
     "scheduler": ((), ()),
+    "calibrator": (("logits", "targets"), ("logits",)),
 }
 
 
@@ -66,8 +69,11 @@ def check_specs(s: Subject) -> list[str]:
                     problems.append(f"{label} {name!r}: {exc}")
                 continue
             ndim = len(resolved.shape)
-            if s.kind in ("backbone", "head") and label == "outputs" and ndim != 2:
+            if s.kind == "head" and label == "outputs" and ndim != 2:
                 problems.append(f"outputs {name!r} must have 2 dims [N, F], declares {list(resolved.shape)}")
+            if s.kind == "backbone" and label == "outputs" and ndim < 2:
+                problems.append(f"outputs {name!r} must have at least 2 dims ([N, F] features, or a "
+                                f"feature map [N, C, ...]), declares {list(resolved.shape)}")
             if s.kind == "loss" and label == "outputs" and ndim != 0:
                 problems.append(f"outputs {name!r} of a loss must be a scalar (shape []), declares {list(resolved.shape)}")
     return problems
@@ -101,7 +107,7 @@ def check_params_schema(s: Subject) -> list[str]:
 
 def _kind_shape(s: Subject, obj: Any) -> list[str]:
     problems = []
-    if s.kind in ("backbone", "head", "loss") and not is_module(obj):
+    if s.kind in ("backbone", "adapter", "head", "loss") and not is_module(obj):
         problems.append(f"a {s.kind} must be a torch.nn.Module, found {type(obj).__name__}")
     if s.kind == "backbone" and not isinstance(getattr(obj, "out_features", None), int):
         problems.append("a backbone needs an integer `out_features` attribute (F)")
@@ -131,6 +137,8 @@ def _kind_shape(s: Subject, obj: Any) -> list[str]:
                 problems.append(f"a metric needs a `{method}` method")
     if s.kind in ("optimizer", "scheduler"):
         problems += shape_problems(s, obj)
+    if s.kind == "calibrator":
+        problems += _calibrating.shape_problems(obj)
     return problems
 
 
@@ -171,8 +179,9 @@ def _outputs_on(s: Subject, device: str) -> list[str]:
             problems.append(f"output {i} is on {out.device}, expected {device} like the inputs")
     if s.kind == "backbone" and not problems and outputs:
         f = getattr(obj, "out_features", None)
-        if f != outputs[0].shape[-1]:
-            problems.append(f"out_features is {f!r} but the features have {outputs[0].shape[-1]} columns")
+        width = outputs[0].shape[1] if outputs[0].ndim > 1 else outputs[0].shape[-1]
+        if f != width:
+            problems.append(f"out_features is {f!r} but the features have {width} columns (dim 1)")
     return problems
 
 
@@ -220,6 +229,8 @@ def check_deterministic(s: Subject) -> list[str]:
             if len(ta) != len(tb) or not all(same(x, y) for x, y in zip(ta, tb, strict=False)):
                 problems.append(f"two instances with the same params load different {split!r} splits")
         return problems
+    if s.kind == "calibrator":
+        return _calibrating.check_deterministic(s)
     inputs = s.inputs()
     if s.kind == "augmentation":
         aug = s.build()
@@ -435,7 +446,7 @@ def check_global_state(s: Subject) -> list[str]:
     problems += [f"importing it {p}" for p in before.changes(GlobalState.capture())]
     before = GlobalState.capture()
     obj = s.build()
-    rng_ok = s.kind in ("backbone", "head", "loss") and is_module(obj)
+    rng_ok = s.kind in ("backbone", "adapter", "head", "loss") and is_module(obj)
     problems += [f"constructing it {p}" for p in before.changes(GlobalState.capture(), rng=not rng_ok)]
     if is_module(obj):
         obj.eval()
@@ -451,6 +462,8 @@ def check_global_state(s: Subject) -> list[str]:
                     probe()
         elif s.kind in ("optimizer", "scheduler"):
             exercise(s, obj)
+        elif s.kind == "calibrator":
+            _calibrating.exercise(s, obj)
         else:
             s.call(obj, s.inputs(), torch.Generator().manual_seed(0))
             if s.kind == "metric":
@@ -460,6 +473,6 @@ def check_global_state(s: Subject) -> list[str]:
             raise
         problems.append(str(exc))
     what = {"dataset": "loading it", "accelerator": "asking it", "optimizer": "stepping it",
-            "scheduler": "stepping it"}.get(s.kind, "calling it")
+            "scheduler": "stepping it", "calibrator": "fitting and calling it"}.get(s.kind, "calling it")
     problems += [f"{what} {p}" for p in before.changes(GlobalState.capture())]
     return problems

@@ -94,6 +94,8 @@ def synthesize(
             elif d == "...":
                 if name == "inputs" and kind == "backbone":
                     shape += [size["C"], size["H"], size["W"]]
+                elif name == "features" and kind == "adapter":  # a feature map's spatial dims
+                    shape += [size["H"], size["W"]]
             elif d == "*":
                 shape.append(OTHER_SIZE)
             else:
