@@ -95,16 +95,21 @@ def test_import_and_construction_failures_name_component_and_distribution(
     assert ok.returncode == 0, ok.stderr
 
 
-def test_a_failing_hook_names_its_plugin_and_fails_the_run(tmp_path: Path) -> None:
+def test_a_failing_tracker_hook_names_its_plugin_and_never_loses_the_run(tmp_path: Path) -> None:
+    """A tracker (a hooks plugin named in ``trackers``) that raises is a warning naming it, in the
+    console and the record; the run completes and is recorded (docs/tracking.md)."""
     site = tmp_path / "site"
     write_dist(site, "noisy-trackers", hooks={"noisy": HOOK_CODE})
     config = config_with_head(tmp_path, "linear", extra='\n[[trackers]]\nname = "noisy"\n')
-    bad = torchrack("run", str(config), cwd=tmp_path, site=site)
-    assert bad.returncode == 1
-    assert "torchrack_epoch_end" in bad.stderr and "noisy-trackers:noisy" in bad.stderr
-    assert "planted hook failure" in bad.stderr and "Traceback" not in bad.stderr
+    proc = torchrack("run", str(config), cwd=tmp_path, site=site)
+    assert proc.returncode == 0, proc.stderr
+    assert "torchrack: warning: tracker noisy-trackers:noisy failed in torchrack_epoch_end" in proc.stderr
+    assert "planted hook failure" in proc.stderr and "Traceback" not in proc.stderr
     record = json.loads(torchrack("runs", "show", "latest", "--json", cwd=tmp_path, site=site).stdout)
-    assert record["status"] == "failed" and "planted hook failure" in record["error"]
+    assert record["status"] == "completed" and record["epochs"]
+    assert [(w["source"], w["hook"]) for w in record["warnings"]] == [("noisy-trackers:noisy",
+                                                                      "torchrack_epoch_end")]
+    assert "planted hook failure" in record["warnings"][0]["message"]
 
 
 def test_eight_concurrent_runs_on_one_store_lose_no_record(tmp_path: Path) -> None:

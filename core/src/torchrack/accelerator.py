@@ -68,7 +68,14 @@ class Accelerator(Protocol):
         """Context for the forward pass and loss (mixed precision, or nothing)."""
 
     def backward_step(self, loss: Any, optimizer: Any) -> None:
-        """Backward, then the optimizer step (through a gradient scaler where needed)."""
+        """Backward, then the optimizer step (through a gradient scaler where needed).
+
+        Gradient accumulation (``[train] accumulate > 1``) also needs the two halves apart:
+        ``backward(loss)`` (gradients added, scaled where needed) and ``optimizer_step(optimizer)``
+        (unscale, step, update the scaler). They are optional: :class:`SingleProcessAccelerator`
+        and the first-party accelerators have them; a run that accumulates with an accelerator
+        that lacks them is refused before training, naming it.
+        """
 
     def shard(self, indices: Any) -> Any:
         """This process's part of an epoch's index permutation (all of it in one process)."""
@@ -119,6 +126,14 @@ class SingleProcessAccelerator:
 
     def backward_step(self, loss: Any, optimizer: Any) -> None:
         loss.backward()
+        optimizer.step()
+
+    def backward(self, loss: Any) -> None:
+        """Backward only: gradients are added to those already there (accumulation)."""
+        loss.backward()
+
+    def optimizer_step(self, optimizer: Any) -> None:
+        """The optimizer step after one or more :meth:`backward` calls."""
         optimizer.step()
 
     def shard(self, indices: Any) -> Any:

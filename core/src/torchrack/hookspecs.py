@@ -48,6 +48,13 @@ class Run(Protocol):
     run_dir: Path | None
     sensitive_paths: list[str]
 
+    def request_stop(self, reason: str, by: str = "hook") -> None:
+        """Ask the trainer to end the run after the current epoch (call it from
+        ``torchrack_epoch_end``): the run completes, its record's ``stopped`` says ``reason``
+        and ``by`` (name your plugin). This is how a published training strategy (a custom
+        early stopping, a time budget) ends a run; see docs/plugin-authors.md."""
+
+
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
@@ -64,7 +71,8 @@ def torchrack_run_end(run: Run, status: str, error: str | None) -> None:
 
 @hookspec
 def torchrack_epoch_start(run: Run, epoch: int) -> None:
-    """An epoch of training begins (0-based)."""
+    """An epoch of training begins. ``epoch`` is 0-based in every hook; users see and the run
+    record stores ``epoch + 1`` (epochs 1..N)."""
 
 
 @hookspec

@@ -140,7 +140,7 @@ def test_tracker_records_a_run_and_a_resume(store: RunStore) -> None:
     assert run.id == "1"
     failed = store.get("1")
     assert failed["status"] == "failed" and SECRET not in failed["error"]
-    assert [e["epoch"] for e in failed["epochs"]] == [0]
+    assert [e["epoch"] for e in failed["epochs"]] == [1]  # records number epochs 1..N
 
     resumed = _fake_run(resume_of="1")
     _train(pm, resumed, range(1, 3))
@@ -148,9 +148,9 @@ def test_tracker_records_a_run_and_a_resume(store: RunStore) -> None:
     got = store.get("1")
     assert_valid("run-record", got)
     assert got["status"] == "completed" and got["error"] is None
-    assert [e["epoch"] for e in got["epochs"]] == [0, 1, 2]
+    assert [e["epoch"] for e in got["epochs"]] == [1, 2, 3]
     assert got["final_metrics"] == {"accuracy": 0.97}
-    assert got["checkpoint"] == "ckpt-2.pt" and got["checkpoint_epoch"] == 2
+    assert got["checkpoint"] == "ckpt-2.pt" and got["checkpoint_epoch"] == 3  # epoch index 2, the third
     assert [(e["split"], e["source"], e["checkpoint"]) for e in got["evaluations"]] == [
         ("test", "train", "ckpt-2.pt")]
     assert got["timings"]["started_at"] == 1000.0 and got["timings"]["train_seconds"] == 2.0

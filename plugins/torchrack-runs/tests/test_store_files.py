@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import torchrack_runs._store as store_mod
 from torchrack.cli import main
+from torchrack_runs._schema import SCHEMA_VERSION
 from torchrack_runs._store import RunStore, StoreError, StoreNotFoundError
 
 from ._store_helpers import failing_connections, make_record
@@ -177,7 +178,7 @@ def test_a_schema_version_that_is_not_a_number(tmp_path: Path, value: object,
     assert _tree(tmp_path) == before
 
 
-@pytest.mark.parametrize("value", ["2", "999", "123456789012345678901234567890"])
+@pytest.mark.parametrize("value", [str(SCHEMA_VERSION + 1), "999", "123456789012345678901234567890"])
 def test_a_newer_schema_version_is_refused_unchanged(tmp_path: Path, value: str,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "runs.sqlite"

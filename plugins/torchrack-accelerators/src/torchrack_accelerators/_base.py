@@ -113,6 +113,25 @@ def backward_and_step(loss: torch.Tensor, optimizer: Any, scaler: Any, scale: fl
         scaler.update()
 
 
+def backward_only(loss: torch.Tensor, scaler: Any, scale: float = 1.0) -> None:
+    """``loss.backward()`` (times ``scale``, through ``scaler`` if any), gradients accumulated."""
+    if scale != 1.0:
+        loss = loss * scale
+    if scaler is None:
+        loss.backward()
+    else:
+        scaler.scale(loss).backward()
+
+
+def step_only(optimizer: Any, scaler: Any) -> None:
+    """``optimizer.step()`` after :func:`backward_only` calls, through ``scaler`` if any."""
+    if scaler is None:
+        optimizer.step()
+    else:
+        scaler.step(optimizer)
+        scaler.update()
+
+
 def torch_build() -> str:
     """``torch 2.13.0+cpu (no CUDA)`` or ``torch 2.13.0 (CUDA 12.8)``: for unavailable reasons."""
     cuda = torch.version.cuda

@@ -23,6 +23,7 @@ from torchrack_accelerators._base import (
     PRECISIONS,
     autocast_context,
     backward_and_step,
+    backward_only,
     check_bool,
     check_choice,
     check_int,
@@ -32,6 +33,7 @@ from torchrack_accelerators._base import (
     grad_scaler,
     place_model,
     place_split,
+    step_only,
     to_device,
 )
 
@@ -130,6 +132,12 @@ class CUDAAccelerator(SingleProcessAccelerator):
 
     def backward_step(self, loss: Any, optimizer: Any) -> None:
         backward_and_step(loss, optimizer, self._scaler)
+
+    def backward(self, loss: Any) -> None:
+        backward_only(loss, self._scaler)
+
+    def optimizer_step(self, optimizer: Any) -> None:
+        step_only(optimizer, self._scaler)
 
     def __repr__(self) -> str:
         return (f"CUDAAccelerator(device_index={self.device_index}, precision={self.precision!r}, "

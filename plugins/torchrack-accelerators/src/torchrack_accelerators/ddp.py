@@ -36,6 +36,7 @@ from torchrack_accelerators._base import (
     AcceleratorParamError,
     autocast_context,
     backward_and_step,
+    backward_only,
     check_bool,
     check_choice,
     check_int,
@@ -46,6 +47,7 @@ from torchrack_accelerators._base import (
     grad_scaler,
     place_model,
     place_split,
+    step_only,
     to_device,
 )
 
@@ -308,6 +310,12 @@ class DDPAccelerator:
         # DDP averages gradients over ranks; a rank with a smaller slice weighs its mean loss by
         # world_size * n_rank / n_global, so the result is the gradient of the global mean.
         backward_and_step(loss, optimizer, self._scaler, self._loss_scale)
+
+    def backward(self, loss: Any) -> None:
+        backward_only(loss, self._scaler, self._loss_scale)
+
+    def optimizer_step(self, optimizer: Any) -> None:
+        step_only(optimizer, self._scaler)
 
     # -- across processes ------------------------------------------------------------------------
 

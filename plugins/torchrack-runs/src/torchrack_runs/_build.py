@@ -20,12 +20,18 @@ from torchrack_runs._pipeline import ComponentError, instantiate
 
 
 def component_records(resolved: ResolvedConfig, registry: Registry) -> list[dict[str, Any]]:
-    """The run-record ``components`` entries of a resolved config (reads files, imports nothing)."""
+    """The locked ``components`` entries of a resolved config (reads files, imports nothing):
+    versions, file hashes, the versions of the libraries each distribution wraps (``wraps``)
+    and, for components with data params, their content hashes (``data_sha256``; see
+    :mod:`torchrack_runs._provenance`)."""
+    from torchrack_runs._provenance import data_sha256, wrapped_versions
+
     out = []
     for slot in resolved.slots:
         info = slot.info
         assert info is not None
-        out.append({
+        plugin = registry.plugin(info.dist)
+        entry: dict[str, Any] = {
             "role": slot.role,
             "kind": info.kind,
             "name": info.name,
@@ -33,14 +39,34 @@ def component_records(resolved: ResolvedConfig, registry: Registry) -> list[dict
             "distribution": info.dist,
             "distribution_version": info.dist_version,
             "entry_point": info.entry_point,
-            "files_sha256": component_sha256(info, registry.plugin(info.dist)),
-        })
+            "files_sha256": component_sha256(info, plugin),
+            "wraps": wrapped_versions(plugin),
+        }
+        data = data_sha256(info.params_schema, slot.params)
+        if data:
+            entry["data_sha256"] = data
+        out.append(entry)
     return out
 
 
+def record_components(resolved: ResolvedConfig, registry: Registry) -> list[dict[str, Any]]:
+    """The run record's ``components``: :func:`component_records` with the fields that the
+    installed run-record schema declares (an older core's schema may not declare ``wraps`` and
+    ``data_sha256`` yet; its records then leave them out, and stay valid)."""
+    from torchrack.contracts import load_schema
 
-def _classifier(backbone: Any, head: Any) -> Any:
-    """backbone -> head as one nn.Module, so an accelerator can wrap it (DDP, compile)."""
+    items = load_schema("run-record")["properties"]["components"]["items"]
+    declared = set(items.get("properties", {})) if items.get("additionalProperties") is False else None
+    records = component_records(resolved, registry)
+    if declared is None:
+        return records
+    return [{k: v for k, v in entry.items() if k in declared} for entry in records]
+
+
+
+def _classifier(backbone: Any, head: Any, adapter: Any = None) -> Any:
+    """backbone -> [adapter ->] head as one nn.Module, so an accelerator can wrap it (DDP,
+    compile). Without an adapter its modules and state-dict keys are those of before adapters."""
     import torch
 
     class _Classifier(torch.nn.Module):
@@ -52,7 +78,17 @@ def _classifier(backbone: Any, head: Any) -> Any:
         def forward(self, x: Any) -> Any:
             return self.head(self.backbone(x))
 
-    return _Classifier()
+    class _Adapted(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.backbone = backbone
+            self.adapter = adapter
+            self.head = head
+
+        def forward(self, x: Any) -> Any:
+            return self.head(self.adapter(self.backbone(x)))
+
+    return _Classifier() if adapter is None else _Adapted()
 
 
 @dataclass
@@ -95,15 +131,20 @@ def build(resolved: ResolvedConfig, registry: Registry, seed: int, accelerator: 
     """Instantiate every component; model weights are initialised under ``seed``."""
     import torch
 
+    from torchrack_runs._pipeline import bind_auto
+
+    bind_auto(resolved, registry)  # "auto" params decide how components are built
     acc = accelerator if accelerator is not None else build_accelerator(resolved, registry)
     dataset = instantiate(resolved.slot("data.dataset"), registry)
     augs = [(s, instantiate(s, registry)) for s in resolved.slots_of("augmentation")]
     torch.manual_seed(seed)
     backbone = instantiate(resolved.slot("model.backbone"), registry)
+    adapter = (instantiate(resolved.slot("model.adapter"), registry)
+               if resolved.slots_of("adapter") else None)
     head = instantiate(resolved.slot("model.head"), registry)
     loss = instantiate(resolved.slot("loss"), registry)
     metrics = [(s, instantiate(s, registry)) for s in resolved.slots_of("metric")]
-    model = _classifier(backbone, head).to(acc.device)
+    model = _classifier(backbone, head, adapter).to(acc.device)
     if isinstance(loss, torch.nn.Module):
         loss = loss.to(acc.device)
     return Pipeline(dataset, augs, model, loss, metrics, acc)

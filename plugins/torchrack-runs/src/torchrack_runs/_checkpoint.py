@@ -1,7 +1,10 @@
 """Checkpoints: written atomically (temporary file, fsync, rename), read back weights-only.
 
 A checkpoint is a plain dict: ``format``, ``epoch`` (0-based), ``config_sha256``, the redacted
-``config``, and the ``model``, ``optimizer`` and ``scheduler`` state dicts.
+``config``, the ``model``, ``optimizer`` and ``scheduler`` state dicts and, when ``[train]`` uses
+them, ``strategies`` (EMA weights, early-stopping and best-k state). A run folder holds
+``checkpoint.pt`` (the latest epoch's) and, with ``[train.checkpoints]``, ``epoch-E.pt`` for each
+kept epoch E (1-based), listed in the record's ``checkpoints``.
 """
 
 from __future__ import annotations
@@ -71,7 +74,10 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     return ckpt
 
 
-def restore(resume: dict[str, Any], pipe: Pipeline, optimizer: Any, scheduler: Any) -> int:
+def restore(resume: dict[str, Any], pipe: Pipeline, optimizer: Any, scheduler: Any,
+            strategies: dict[str, Any] | None = None) -> int:
+    """Load the model, optimizer, scheduler and strategy states (EMA, early stopping, best-k
+    checkpoints) of the checkpoint of ``resume``; return the epoch (0-based) to continue at."""
     path = resume.get("checkpoint")
     if not path or not Path(path).is_file():
         raise TorchrackError(
@@ -84,9 +90,47 @@ def restore(resume: dict[str, Any], pipe: Pipeline, optimizer: Any, scheduler: A
         optimizer.load_state_dict(ckpt["optimizer"])
         if scheduler is not None and ckpt.get("scheduler") is not None:
             scheduler.load_state_dict(ckpt["scheduler"])
+        saved = ckpt.get("strategies") or {}
+        for name, obj in (strategies or {}).items():
+            if name in saved:
+                obj.load_state_dict(saved[name])
     except (KeyError, RuntimeError, ValueError, TypeError) as exc:
         raise TorchrackError(
             f"checkpoint {path} does not fit this config's model and optimizer "
             f"({type(exc).__name__}: {str(exc)[:300]})"
         ) from None
     return int(ckpt["epoch"]) + 1
+
+
+def checkpoint_for(record: dict[str, Any], which: str = "last") -> tuple[str, int]:
+    """The checkpoint file of a recorded run and its 1-based epoch: ``last`` (the latest epoch's),
+    ``best`` (the best kept by ``[train.checkpoints]``) or an epoch number ``E`` (a kept one, or
+    the latest when it is E). Raises :class:`TorchrackError` saying what the run has."""
+    rid = record.get("run_id")
+    kept = [c for c in record.get("checkpoints") or [] if isinstance(c, dict)]
+    last_path, last_epoch = record.get("checkpoint"), record.get("checkpoint_epoch")
+    have = sorted({int(c["epoch"]) for c in kept} | ({int(last_epoch)} if last_epoch else set()))
+    listing = (f"it has {', '.join(map(str, have))} (and best/last)" if have else
+               "it recorded no checkpoint")
+    text = str(which).strip().lower()
+    if text == "last":
+        if not last_path:
+            raise TorchrackError(f"run {rid} has no checkpoint: it recorded no complete epoch")
+        return str(last_path), int(last_epoch or 0)
+    if text == "best":
+        best = [c for c in kept if c.get("best")]
+        if not best:
+            raise TorchrackError(
+                f"run {rid} kept no best checkpoint: its config has no [train.checkpoints] "
+                "(monitor = ...); use --checkpoint last or an epoch number")
+        return str(best[0]["path"]), int(best[0]["epoch"])
+    if not text.isdigit() or not text.isascii():
+        raise TorchrackError(f"--checkpoint {which!r}: expected best, last or an epoch number "
+                             f"(1..N); run {rid}: {listing}")
+    epoch = int(text)
+    for c in kept:
+        if int(c["epoch"]) == epoch:
+            return str(c["path"]), epoch
+    if last_path and last_epoch == epoch:
+        return str(last_path), epoch
+    raise TorchrackError(f"run {rid} has no checkpoint of epoch {epoch}: {listing}")

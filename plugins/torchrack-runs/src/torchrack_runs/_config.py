@@ -171,6 +171,10 @@ class Slot:
     params: dict[str, Any] = field(default_factory=dict)
     #: True when the config does not name this component and the run's default is used.
     default: bool = False
+    #: Params given as ``"auto"``: dimension params bound at the dry run to the size of the
+    #: input dim they name (``in_features = "auto"``: the upstream feature size); until bound,
+    #: ``params`` holds their schema default. :func:`torchrack_runs._pipeline.bind_auto`.
+    auto: list[str] = field(default_factory=list)
 
     @property
     def key(self) -> str:
@@ -187,6 +191,8 @@ class ResolvedConfig:
     slots: list[Slot]
     #: The config's trackers, each as the ``dist:name`` of its ``torchrack.hooks`` entry point.
     trackers: list[str] = field(default_factory=list)
+    #: The params of each tracker, in the order of :attr:`trackers` (``{}`` for a plain name).
+    tracker_params: list[dict[str, Any]] = field(default_factory=list)
 
     def slot(self, role: str) -> Slot:
         return next(s for s in self.slots if s.role == role)
@@ -209,6 +215,93 @@ class ResolvedConfig:
         return _named(self.slot("scheduler"))
 
 
+    def full(self) -> dict[str, Any]:
+        """The config with every default written out, so that a run can be reproduced from its
+        record alone: every component's params completed by its schema's defaults (optimizer
+        and scheduler included, also when the config names none), and the defaults of the
+        ``run``, ``data`` and ``train`` tables. Running it gives the same run (its sha256
+        differs from the config's: it is another text of the same experiment)."""
+        from torchrack_runs._strategies import TrainSettings
+
+        out = copy.deepcopy(self.config)
+        for slot in self.slots:
+            ref = {k: v for k, v in slot.ref.items() if k != "params"}
+            ref["params"] = copy.deepcopy(slot.params)
+            parts = slot.pointer.strip("/").split("/")
+            parent: Any = out
+            for part in parts[:-1]:
+                parent = parent[int(part)] if isinstance(parent, list) else parent.setdefault(part, {})
+            last = parts[-1]
+            if isinstance(parent, list):
+                parent[int(last)] = ref
+            else:
+                parent[last] = ref
+        run = out.setdefault("run", {})
+        run_defaults: dict[str, Any] = {"seed": 0, "epochs": 1, "deterministic": True,
+                                        "checkpoint_every": 1}
+        for key, value in run_defaults.items():
+            run.setdefault(key, value)
+        data = out.setdefault("data", {})
+        data_defaults: dict[str, Any] = {"batch_size": 64, "train_split": "train",
+                                         "eval_split": "test", "drop_last": False}
+        for key, value in data_defaults.items():
+            data.setdefault(key, value)
+        data.setdefault("eval_batch_size", int(data["batch_size"]) * 4)
+        out["train"] = TrainSettings.from_config(out).as_config()
+        return out
+
+
+def auto_params(info: ComponentInfo) -> list[str]:
+    """The params of a component that may be ``"auto"``: those its input tensor specs name as a
+    whole dimension (``"$in_features"``), bound at the dry run to that dimension's size."""
+    from torchrack.contracts import param_of
+
+    names: list[str] = []
+    for spec in (info.inputs or {}).values():
+        for dim in (spec or {}).get("shape", []) if isinstance(spec, dict) else []:
+            name = param_of(dim)
+            if name is not None and dim == f"${name}" and name not in names:
+                names.append(name)
+    return names
+
+
+def _takes_auto_string(prop: Any) -> bool:
+    """Whether a param's own schema accepts the string ``"auto"`` (e.g. a ddp ``backend``): then
+    ``"auto"`` is that param's value, not a dimension to bind."""
+    if not isinstance(prop, dict):
+        return False
+    if "enum" in prop or "const" in prop:
+        return "auto" in prop.get("enum", []) or prop.get("const") == "auto"
+    types = prop.get("type")
+    if isinstance(types, str):
+        types = [types]
+    if isinstance(types, list) and "string" in types:
+        return True
+    return any(_takes_auto_string(p) for key in ("anyOf", "oneOf") for p in prop.get(key, []))
+
+
+def _split_auto(slot: Slot, given: Any, where: tuple[str | int, ...]) -> tuple[Any, list[str], list[Problem]]:
+    """``given`` without its ``"auto"`` params, their names, and a problem for each param that
+    cannot be auto (no input dimension of the component follows it)."""
+    if not isinstance(given, dict) or "auto" not in given.values() or slot.info is None:
+        return given, [], []
+    allowed = auto_params(slot.info)
+    props = (slot.info.params_schema or {}).get("properties", {})
+    auto, problems, rest = [], [], {}
+    for key, value in given.items():
+        if value != "auto" or isinstance(value, bool) or _takes_auto_string(props.get(key)):
+            rest[key] = value
+        elif key in allowed:
+            auto.append(key)
+        else:
+            which = (f"its dimension params are: {', '.join(allowed)}" if allowed
+                     else "it has no dimension param that an input follows")
+            problems.append(Problem((*where, key), f'"auto" binds a dimension param to the size of '
+                                    f"the input dimension it names at the dry run; {key!r} is not "
+                                    f"one of {slot.kind} {slot.info.qualname} ({which}): give a value"))
+    return rest, auto, problems
+
+
 def _named(slot: Slot) -> dict[str, Any]:
     return {"name": slot.ref["name"], "params": dict(slot.params)}
 
@@ -218,6 +311,8 @@ def _slots(config: dict[str, Any]) -> list[Slot]:
     for i, ref in enumerate(config.get("augment", [])):
         slots.append(Slot(f"augment[{i}]", f"/augment/{i}", "augmentation", ref))
     slots.append(Slot("model.backbone", "/model/backbone", "backbone", config["model"]["backbone"]))
+    if "adapter" in config["model"]:
+        slots.append(Slot("model.adapter", "/model/adapter", "adapter", config["model"]["adapter"]))
     slots.append(Slot("model.head", "/model/head", "head", config["model"]["head"]))
     slots.append(Slot("loss", "/loss", "loss", config["loss"]))
     for key, default in (("optimizer", DEFAULT_OPTIMIZER), ("scheduler", DEFAULT_SCHEDULER)):
@@ -233,6 +328,7 @@ def _slots(config: dict[str, Any]) -> list[Slot]:
 
 #: The component kind at each place of a config (list items by their list's key).
 _KINDS = {("data", "dataset"): "dataset", ("augment",): "augmentation", ("model", "backbone"): "backbone",
+          ("model", "adapter"): "adapter",
           ("model", "head"): "head", ("loss",): "loss", ("metrics",): "metric",
           ("accelerator",): "accelerator", ("optimizer",): "optimizer", ("scheduler",): "scheduler"}
 
@@ -315,19 +411,40 @@ def _resolve(config: dict[str, Any], registry: Registry, source: str,
         given = slot.ref.get("params", {})
         schema = slot.info.params_schema
         owner = Owner(slot.kind, slot.info.qualname, slot.info.version)
+        given, slot.auto, auto_problems = _split_auto(slot, given, (*place, "params"))
+        problems += auto_problems
         problems += params_problems(schema, given, (*place, "params"), owner)
         slot.params = params_with_defaults(schema, given)
-    trackers: list[str] = []
-    for i, ref in enumerate(checked.get("trackers", [])):
-        try:  # statically, like components: an unknown or untrusted name is refused here
-            plugin, ep = registry.resolve_hook(ref["name"])
-        except TorchrackError as exc:
-            problems.append(Problem(("trackers", i, "name"), str(exc)))
-            continue
-        trackers.append(f"{plugin.canonical_name}:{ep.name}")
+    trackers, tracker_params = _trackers(checked, registry, problems)
     if problems or values:
         report()
-    return ResolvedConfig(source, config, slots, trackers)
+    return ResolvedConfig(source, config, slots, trackers, tracker_params)
+
+
+def _trackers(config: dict[str, Any], registry: Registry,
+              problems: list[Problem]) -> tuple[list[str], list[dict[str, Any]]]:
+    """The ``dist:name`` and params of each entry of ``trackers``: a name (``"mlflow"``) or a
+    table ``{name, params}``. Resolved statically, like components: an unknown or untrusted name
+    is refused here, before anything is imported; the params are checked by the tracker itself
+    when the run builds it (docs/tracking.md)."""
+    names: list[str] = []
+    params: list[dict[str, Any]] = []
+    for i, entry in enumerate(config.get("trackers", [])):
+        ref: dict[str, Any] = {"name": entry} if isinstance(entry, str) else entry
+        place: tuple[str | int, ...] = ("trackers", i) if isinstance(entry, str) else ("trackers", i, "name")
+        if "version" in ref:
+            problems.append(Problem(("trackers", i, "version"), "a tracker takes no version "
+                                    "constraint (hooks have no version of their own); pin its "
+                                    "distribution in your requirements instead"))
+            continue
+        try:
+            plugin, ep = registry.resolve_hook(ref["name"])
+        except TorchrackError as exc:
+            problems.append(Problem(place, str(exc)))
+            continue
+        names.append(f"{plugin.canonical_name}:{ep.name}")
+        params.append(dict(ref.get("params") or {}))
+    return names, params
 
 
 def resolve_config(

@@ -1,7 +1,9 @@
 """Lock files: the resolved components of a config, with versions and file hashes.
 
 ``torchrack lock CONFIG -o LOCK`` writes one; ``torchrack run CONFIG --locked LOCK`` refuses to start
-when the config or the environment resolves differently, listing each difference. That is how a
+when the config or the environment resolves differently, listing each difference: a component's
+versions and file hashes, the libraries its distribution wraps (``wraps``) and the content of the
+data its params name (``data_sha256``). That is how a
 team reproduces or rolls back a run. The file format and its reader are the core's
 (:func:`torchrack.integrity.read_lock`, used by ``torchrack verify --lock`` too).
 """
@@ -91,4 +93,30 @@ def compare_lock(lock: dict[str, Any], current: dict[str, Any]) -> list[str]:
         for key in _COMPARED:
             if a.get(key) != b.get(key):
                 diffs.append(f"{role} ({a['kind']} {a['name']}): {key} locked {a.get(key)}, now {b.get(key)}")
+        diffs.extend(_mapping_diffs(a, b, role))
     return diffs
+
+
+def _mapping_diffs(a: dict[str, Any], b: dict[str, Any], role: str) -> list[str]:
+    """Differences in a component's wrapped libraries (``wraps``) and data (``data_sha256``).
+    A lock written before these fields pins neither: only fields the lock has are compared."""
+    who = f"{role} ({a['kind']} {a['name']})"
+    out = []
+    for key, what, fix in (("wraps", "library", "install the locked version"),
+                           ("data_sha256", "data", "restore the locked data, or re-lock")):
+        locked, now = a.get(key), b.get(key) or {}
+        if not isinstance(locked, dict):
+            continue
+        for name in sorted(set(locked) | set(now)):
+            was, found = locked.get(name, "absent"), now.get(name, "absent")
+            if was == found:
+                continue
+            if key == "wraps":
+                out.append(f"{who}: {what} {name} locked {was or 'not installed'}, installed "
+                           f"{found or 'not installed'} ({fix})")
+            else:
+                short = [v[:12] + "..." if isinstance(v, str) and len(v) == 64 else v or "missing"
+                         for v in (was, found)]
+                out.append(f"{who}: {what} of params.{name} changed: locked sha256 {short[0]}, now "
+                           f"{short[1]} (the files it names differ; {fix})")
+    return out

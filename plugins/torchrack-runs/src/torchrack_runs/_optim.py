@@ -37,12 +37,16 @@ def _contract_error(slot: Slot, what: str) -> TorchrackError:
 
 
 def build_optimizer(resolved: ResolvedConfig, registry: Registry, parameters: Iterable[Any]) -> Any:
-    """The config's optimizer over ``parameters`` (only those requiring grad), as one group."""
+    """The config's optimizer over ``parameters``: tensors (those requiring grad, as one group) or
+    ``torch.optim`` parameter-group dicts (``[train]`` lr multipliers, no-decay groups), passed
+    as they are."""
     slot = resolved.slot("optimizer")
     build = instantiate(slot, registry)
     if not callable(build):
         raise _contract_error(slot, f"its entry point gave {type(build).__name__}, not build(param_groups)")
-    optimizer = call_component(slot, "build(param_groups)", build, [p for p in parameters if p.requires_grad])
+    items = list(parameters)
+    groups = items if items and isinstance(items[0], dict) else [p for p in items if p.requires_grad]
+    optimizer = call_component(slot, "build(param_groups)", build, groups)
     missing = [m for m in ("zero_grad", "step", "state_dict", "load_state_dict")
                if not callable(getattr(optimizer, m, None))]
     if missing or not isinstance(getattr(optimizer, "param_groups", None), list):

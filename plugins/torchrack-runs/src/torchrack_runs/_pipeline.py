@@ -134,6 +134,8 @@ class _Checker:
         self.bindings: dict[str, int] = {}
         self.bound_by: dict[str, str] = {}
         self.problems: list[str] = []
+        #: ``"auto"`` params bound by this dry run, as ``key.params.name = value``.
+        self.bound: list[str] = []
 
     def _suggest(self, slot: Slot, raw: dict[str, Any], pos: int, found: int,
                  producer: _Tensor | None, expected: int | None) -> str:
@@ -159,6 +161,8 @@ class _Checker:
         if raw is None:
             return True
         assert slot.info is not None
+        if label == "input" and slot.auto:
+            self.bind(slot, raw, t)
         spec = resolve(raw, slot.params)
         shape = tuple(int(s) for s in t.value.shape)
         trial = dict(self.bindings)
@@ -194,6 +198,25 @@ class _Checker:
             return False
         return True
 
+    def bind(self, slot: Slot, raw: dict[str, Any], t: _Tensor) -> None:
+        """Bind ``slot``'s ``"auto"`` params that ``raw`` names as a whole dim to the size of
+        that dim of ``t`` (dims after a ``...`` counted from the end)."""
+        dims = list(raw.get("shape", []))
+        shape = [int(s) for s in t.value.shape]
+        for pos, dim in enumerate(dims):
+            name = param_of(dim)
+            if name is None or dim != f"${name}" or name not in slot.auto:
+                continue
+            if "..." in dims[:pos]:
+                idx = len(shape) - (len(dims) - pos)
+            else:
+                idx = pos
+            if not 0 <= idx < len(shape):
+                continue  # the rank differs: the check that follows says so
+            slot.params[name] = shape[idx]
+            slot.auto.remove(name)
+            self.bound.append(f"{slot.key}.params.{name} = {shape[idx]}")
+
     def _first_diff(self, dims: tuple[Any, ...], shape: tuple[int, ...]) -> tuple[int | None, int | None]:
         if "..." in dims or len(dims) != len(shape):
             return None, None
@@ -226,6 +249,11 @@ def check_pipeline(
     """
     import torch
 
+    if built is None and device != "meta" and has_auto(resolved):
+        # "auto" params decide how the model is built: bind them on the meta device first
+        problems = check_pipeline(resolved, registry, n, device="meta")
+        if problems:
+            return problems
     c = _Checker()
     ds_slot = resolved.slot("data.dataset")
     assert ds_slot.info is not None
@@ -258,20 +286,64 @@ def check_pipeline(
         return _model_and_after(c, resolved, registry, n, built, dataset, ds_slot, x, y, y_all, meta, where)
 
 
+def _adapter_proposal(head: Slot, prev: _Tensor) -> str:
+    """The config lines that bridge ``prev`` (what the backbone gives) to ``head``'s features
+    ``[N, F]`` with a first-party adapter (torchrack-adapters), when one can: a feature map
+    ``[N, C, H, W]`` is pooled (``global_pool``), a channels-last map is moved back first."""
+    shape = [int(d) for d in prev.value.shape]
+    if len(shape) < 3:
+        return ""
+    spec = (head.info.inputs.get("features") if head.info else None) or {}
+    dims = spec.get("shape", [])
+    auto = " (or \"auto\")" if dims[1:] and param_of(dims[1]) else ""
+    param = param_of(dims[1]) if len(dims) > 1 else None
+    channels = shape[1]
+    lines = ['[model.adapter]', 'name = "global_pool"']
+    fix = (f"; and {head.key}.params.{param} = {channels}{auto}"
+           if param and head.params.get(param) != channels else "")
+    return ("\n    the backbone gives a feature map where the head expects [N, F]; a pooling "
+            "adapter bridges them (pip install torchrack-adapters), add to the config:\n      "
+            + "\n      ".join(lines) + fix)
+
+
+def has_auto(resolved: ResolvedConfig) -> bool:
+    """Whether a component of ``resolved`` still has a param given as ``"auto"`` and not bound."""
+    return any(slot.auto for slot in resolved.slots)
+
+
+def bind_auto(resolved: ResolvedConfig, registry: Registry) -> list[str]:
+    """Bind every ``"auto"`` param of ``resolved`` with a dry run on the meta device (nothing
+    allocated); their values go into the slots' params, hence into the built components, the
+    resolved config and the record. Raises :class:`ContractError` when the dry run finds a
+    problem (an ``"auto"`` that no upstream output decides, say). Returns what it bound."""
+    if not has_auto(resolved):
+        return []
+    before = {s.key: list(s.auto) for s in resolved.slots if s.auto}
+    problems = check_pipeline(resolved, registry, device="meta")
+    left = [f"{s.key}.params.{p}" for s in resolved.slots for p in s.auto]
+    if left and not problems:
+        problems = [f"{', '.join(left)} = \"auto\": no input of the dry run decided it (is the "
+                    "component reached by the data? give a value)"]
+    if problems:
+        raise ContractError(resolved.source, problems)
+    return [f"{s.key}.params.{p} = {s.params[p]}" for s in resolved.slots for p in before.get(s.key, [])]
+
+
 def _on_cpu(resolved: ResolvedConfig, registry: Registry, dataset: Any, limit: int | None) -> dict[str, Any] | None:
     """Backbone, head and loss built on the CPU, when the model has at most ``limit`` parameters
     (counted on the meta device; None: any size); else None."""
     import torch
 
+    roles = [s.role for s in resolved.slots if s.role in ("model.backbone", "model.adapter", "model.head")]
     total = 0
-    for role in ("model.backbone", "model.head") if limit is not None else ():
+    for role in roles if limit is not None else ():
         module = instantiate(resolved.slot(role), registry, device=torch.device("meta"))
         total += sum(p.numel() for p in module.parameters()) if isinstance(module, torch.nn.Module) else 0
         if limit is not None and total > limit:
             return None
     with torch.random.fork_rng(devices=[]):  # weights drawn here leave the caller's RNG alone
         return {"data.dataset": dataset,
-                **{role: instantiate(resolved.slot(role), registry) for role in ("model.backbone", "model.head", "loss")}}
+                **{role: instantiate(resolved.slot(role), registry) for role in (*roles, "loss")}}
 
 
 @contextlib.contextmanager
@@ -283,7 +355,8 @@ def _dry(built: Mapping[str, Any] | None) -> Iterator[tuple[Any, str]]:
     if built is None:
         yield torch.device("meta"), "a dry run on the meta device"
         return
-    modules = [m for m in (built.get("model.backbone"), built.get("model.head"), built.get("loss"))
+    modules = [m for m in (built.get("model.backbone"), built.get("model.adapter"),
+                           built.get("model.head"), built.get("loss"))
                if isinstance(m, torch.nn.Module)]
     flags = [(m, mode) for m in modules for mode in [m.training]]
     first = next((p for m in modules for p in m.parameters()), None)
@@ -304,11 +377,16 @@ def _model_and_after(c: _Checker, resolved: ResolvedConfig, registry: Registry, 
     x = _Tensor(x.value.to(meta).float() if not x.value.is_floating_point() else x.value.to(meta),
                 x.producer, x.spec)
     prev = x
-    for role, in_name, out_name in (("model.backbone", "inputs", "features"),
-                                    ("model.head", "features", "logits")):
+    chain = [("model.backbone", "inputs", "features"), ("model.adapter", "features", "features"),
+             ("model.head", "features", "logits")]
+    for role, in_name, out_name in chain:
+        if role == "model.adapter" and not resolved.slots_of("adapter"):
+            continue
         slot = resolved.slot(role)
         assert slot.info is not None
         if not c.check(slot, "input", in_name, slot.info.inputs.get(in_name), prev):
+            if role == "model.head" and not resolved.slots_of("adapter"):
+                c.problems[-1] += _adapter_proposal(slot, prev)
             return c.problems
         module = built[role] if built is not None else instantiate(slot, registry, device=meta)
         out = call_component(slot, where, module, prev.value)

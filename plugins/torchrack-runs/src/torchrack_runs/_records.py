@@ -17,10 +17,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from torchrack_runs._events import RECORD_SCHEMA_VERSION
 from torchrack_runs._json import dumps
 from torchrack_runs._redact import redact, secret_values
 from torchrack_runs._store_errors import CHOOSE, InvalidRunRecordError, StoreError
+
+#: The run-record schema version of the records written and read back here. 2 added the optional
+#: ``measurements`` and ``calibration`` fields; a record that says 1 (written before, e.g. kept as
+#: ``runs show --json`` output) is still valid: the schema accepts both, and the rows of a store
+#: written by an older torchrack read back as version 2 records without those fields.
+RECORD_SCHEMA_VERSION = 2
+
+#: The schema versions a run record may carry (``contracts/run-record.schema.json``).
+READABLE_RECORD_VERSIONS = (1, 2)
 
 #: The range of an SQLite INTEGER (a signed 64-bit integer).
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1

@@ -14,10 +14,11 @@ from pathlib import Path
 from torchrack_runs._store_errors import CHOOSE, StoreError
 
 #: Version of the store's table layout, kept in the ``meta`` table; migrated forward on open.
-SCHEMA_VERSION = 1
+#: 2 adds the sweeps (``torchrack sweep``): ``sweeps`` and ``sweep_trials``.
+SCHEMA_VERSION = 2
 
 #: The tables of a store of :data:`SCHEMA_VERSION` (besides ``meta``).
-TABLES = ("runs", "epochs", "evaluations")
+TABLES = ("runs", "epochs", "evaluations", "sweeps", "sweep_trials")
 
 # Each entry migrates the store from version N-1 to N; statements run in one transaction.
 MIGRATIONS: dict[int, tuple[str, ...]] = {
@@ -61,6 +62,44 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             recorded_at REAL NOT NULL
         )""",
         "CREATE INDEX evaluations_run ON evaluations(run_id)",
+    ),
+    # Sweeps: one row per sweep (its file, resolved config, settings, status, best point) and
+    # one per trial (a point at a seed), pointing at the run that trained it.
+    2: (
+        """CREATE TABLE sweeps (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            name TEXT NOT NULL,
+            status TEXT NOT NULL,
+            error TEXT,
+            method TEXT NOT NULL,
+            objective TEXT NOT NULL,
+            direction TEXT NOT NULL,
+            source TEXT NOT NULL,
+            config TEXT NOT NULL,
+            config_sha256 TEXT NOT NULL,
+            settings TEXT NOT NULL DEFAULT '{}',
+            best TEXT,
+            pid INTEGER,
+            pid_start TEXT,
+            hostname TEXT,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        )""",
+        """CREATE TABLE sweep_trials (
+            sweep_id INTEGER NOT NULL REFERENCES sweeps(id) ON DELETE CASCADE,
+            trial INTEGER NOT NULL,
+            point_index INTEGER NOT NULL,
+            point TEXT NOT NULL,
+            seed INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            run_id INTEGER REFERENCES runs(id) ON DELETE SET NULL,
+            objective REAL,
+            error TEXT,
+            started_at REAL,
+            ended_at REAL,
+            PRIMARY KEY (sweep_id, trial)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX sweep_trials_run ON sweep_trials(run_id)",
     ),
 }
 

@@ -26,11 +26,12 @@ checks, rows), :mod:`._procs` (writer liveness), :mod:`._store_errors` (the erro
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torchrack_runs._connection import Database, ensure_folder, inspect, writable
 from torchrack_runs._events import EventLog, make_event
@@ -60,6 +61,9 @@ from torchrack_runs._store_errors import (
     StoreReadOnlyError,
 )
 from torchrack_runs._store_errors import read_only as _read_only_error
+
+if TYPE_CHECKING:
+    from torchrack_runs._sweep_store import SweepTables
 
 __all__ = [
     "BUSY_TIMEOUT", "END_STATUSES", "SCHEMA_VERSION", "STORE_ENV", "InvalidRunRecordError",
@@ -329,6 +333,51 @@ class RunStore:
                 (str(path), epoch, time.time(), rid),
             )
 
+    def update_fields(self, run_id: str, fields: Mapping[str, Any] | None = None, *,
+                      append: Mapping[str, Any] | None = None) -> None:
+        """Set record fields kept outside the columns (``checkpoints``, ``stopped``, ``warnings``,
+        ``measurements``, ...), or ``append`` one item to a list field, in one transaction.
+
+        The record with the change must still follow the run-record schema (its fields are
+        declared there), else :class:`InvalidRunRecordError` and nothing is written; registered
+        secret values are scrubbed from the strings written.
+        """
+        from torchrack_runs._records import COLUMN_FIELDS
+
+        rid = self._require(run_id)
+        fields, append = dict(fields or {}), dict(append or {})
+        clash = sorted((set(fields) | set(append)) & COLUMN_FIELDS)
+        if clash:
+            raise ValueError(f"{', '.join(clash)}: kept in their own columns; not updatable here")
+        from torchrack_runs._records import validate as validate_record
+
+        secrets = self._secrets.get(str(rid), ())
+        columns = {k: v for k, v in self.get(str(rid)).items() if k in COLUMN_FIELDS}
+        with self._db.transaction(f"updating the record of run {rid}") as conn:
+            row = conn.execute("SELECT extra FROM runs WHERE id = ?", (rid,)).fetchone()
+            extra = loads(row[0], {}, path=self.path, run_id=rid, column="extra")
+            extra.update(fields)
+            for key, item in append.items():
+                current = extra.get(key)
+                extra[key] = [*(current if isinstance(current, list) else []), item]
+            text = to_json("extra fields", extra)
+            if secrets:
+                text = scrub(text, secrets)
+            validate_record(columns, json.loads(text))  # raises before anything is written
+            conn.execute("UPDATE runs SET extra = ?, updated_at = ? WHERE id = ?",
+                         (text, time.time(), rid))
+
+    def add_warning(self, run_id: str, message: str, *, source: str | None = None,
+                    hook: str | None = None, count: int = 1) -> None:
+        """Append a warning to the record's ``warnings``: a problem that did not fail the run
+        (a tracker that raised, say), naming its ``source`` and the ``hook`` it happened in."""
+        warning: dict[str, Any] = {"message": str(message), "time": time.time(), "count": int(count)}
+        if source is not None:
+            warning["source"] = str(source)
+        if hook is not None:
+            warning["hook"] = str(hook)
+        self.update_fields(run_id, append={"warnings": warning})
+
     def finish_run(self, run_id: str, status: str, final_metrics: Mapping[str, Any],
                    error: str | None, timings: Mapping[str, Any]) -> None:
         """End a run with ``status`` (completed, failed, interrupted), its final metrics and error.
@@ -476,3 +525,21 @@ class RunStore:
         with self._db.reading("listing its runs") as conn:
             rows = conn.execute(sql, params).fetchall()
         return [summary(self.path, row) for row in rows]
+
+    # -- sweeps (torchrack sweep; the tables and their rules: torchrack_runs._sweep_store) -------
+
+    @property
+    def sweeps(self) -> SweepTables:
+        """The store's sweeps and their trials (``create``, ``get``, ``list``, ``reopen``...)."""
+        from torchrack_runs._sweep_store import SweepTables
+
+        return SweepTables(self._db, self.path)
+
+    def get_sweep(self, ref: str) -> dict[str, Any]:
+        """The sweep ``ref`` (an id or ``latest``) with its trials; :class:`SweepNotFoundError`
+        (a ``LookupError``) when there is none."""
+        return self.sweeps.get(ref)
+
+    def list_sweeps(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """Summary rows of the recorded sweeps, newest first."""
+        return self.sweeps.list(limit)

@@ -4,7 +4,11 @@ It is on by default; the trainer registers ``StoreTracker(RunStore(path))`` on i
 beside any tracker plugin. The run object it receives is duck-typed: ``id`` (set here at run
 start), ``name``, ``config``, ``config_sha256``, ``components``, ``environment``, ``seed``,
 ``resume_of``, ``final_metrics``, ``timings``, ``checkpoint`` and, optionally,
-``sensitive_paths`` (config paths of params whose schema marks them ``x-sensitive``).
+``sensitive_paths`` (config paths of params whose schema marks them ``x-sensitive``),
+``resolved_config``, ``checkpoints`` and ``stopped``.
+
+Hooks receive 0-based epoch indices; the record numbers epochs 1..N, as users see them (the
+console, ``runs show``, ``eval``, plots), so this tracker writes ``epoch + 1``.
 """
 
 from __future__ import annotations
@@ -40,6 +44,9 @@ class StoreTracker:
             "timings": dict(getattr(run, "timings", None) or {}),
             "checkpoint": getattr(run, "checkpoint", None),
         }
+        resolved = getattr(run, "resolved_config", None)
+        if resolved is not None:
+            record["resolved_config"] = resolved
         return record
 
     # tryfirst: the run id is set before any other tracker's run_start sees the run.
@@ -68,20 +75,20 @@ class StoreTracker:
     def torchrack_epoch_start(self, run: Run, epoch: int) -> None:
         """Log ``epoch_start`` (the epoch row is written when the epoch ends)."""
         if run.id is not None:
-            self.store.log_event(run.id, "epoch_start", epoch=epoch)
+            self.store.log_event(run.id, "epoch_start", epoch=epoch + 1)
 
     @hookimpl
     def torchrack_epoch_end(self, run: Run, epoch: int, metrics: dict[str, float]) -> None:
         """Record the epoch's metrics (replacing a redone epoch) and log ``epoch_end``."""
         if run.id is not None:
-            self.store.add_epoch(run.id, epoch, metrics)
-            self.store.log_event(run.id, "epoch_end", epoch=epoch, metrics=metrics)
+            self.store.add_epoch(run.id, epoch + 1, metrics)
+            self.store.log_event(run.id, "epoch_end", epoch=epoch + 1, metrics=metrics)
 
     @hookimpl
     def torchrack_train_step_end(self, run: Run, epoch: int, step: int, loss: float) -> None:
         """Log ``train_step_end`` with the step's loss (event log only, not the database)."""
         if run.id is not None:
-            self.store.log_event(run.id, "train_step_end", epoch=epoch, step=step,
+            self.store.log_event(run.id, "train_step_end", epoch=epoch + 1, step=step + 1,
                                  metrics={"loss": loss})
 
     @hookimpl
@@ -97,8 +104,12 @@ class StoreTracker:
     def torchrack_checkpoint_saved(self, run: Run, path: str, epoch: int) -> None:
         """Point the record at the new checkpoint and log ``checkpoint_saved``."""
         if run.id is not None:
-            self.store.set_checkpoint(run.id, str(path), epoch)
-            self.store.log_event(run.id, "checkpoint_saved", epoch=epoch, data={"path": str(path)})
+            self.store.set_checkpoint(run.id, str(path), epoch + 1)
+            kept = getattr(run, "checkpoints", None)
+            if kept:
+                self.store.update_fields(run.id, {"checkpoints": list(kept)})
+            self.store.log_event(run.id, "checkpoint_saved", epoch=epoch + 1,
+                                 data={"path": str(path)})
 
     @hookimpl
     def torchrack_run_end(self, run: Run, status: str, error: str | None) -> None:
@@ -107,6 +118,9 @@ class StoreTracker:
             return
         final = dict(getattr(run, "final_metrics", None) or {})
         timings = dict(getattr(run, "timings", None) or {})
+        stopped = getattr(run, "stopped", None)
+        if stopped:
+            self.store.update_fields(run.id, {"stopped": dict(stopped)})
         self.store.finish_run(run.id, status, final, error, timings)
         data: dict[str, Any] = {"status": status}
         if error is not None:

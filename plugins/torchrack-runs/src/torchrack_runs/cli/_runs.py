@@ -13,6 +13,7 @@ import argparse
 import datetime as _dt
 import json
 import math
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from torchrack.cli.output import print_json, table
 
 from torchrack_runs._redact import redact
 from torchrack_runs._store import RunStore
+from torchrack_runs.cli import _gate, _report
 
 #: Marks a value that a run does not have at all.
 ABSENT = "-"
@@ -57,6 +59,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser("show", parents=[common], help="one run's full record")
     p.add_argument("run", metavar="RUN", help="a run id or 'latest'")
     p.add_argument("--json", action="store_true", help="the run record as JSON")
+    p.add_argument("--config", action="store_true",
+                   help="only the run's resolved config, every default written out, as TOML: "
+                        "`torchrack runs show RUN --config > again.toml && torchrack run again.toml`")
 
     p = sub.add_parser("compare", parents=[common],
                        help="what differs between runs: components, environment, config, metrics")
@@ -68,6 +73,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", required=True, metavar="FILE.png", help="image to write")
     p.add_argument("--metric", action="append", metavar="NAME",
                    help="epoch metric to plot (repeatable; default: every numeric one)")
+    _gate.add_parser(sub, common)
+    _report.add_parser(sub, common)
 
 
 def _count(text: str) -> int:
@@ -84,6 +91,8 @@ def _count(text: str) -> int:
 def run(args: argparse.Namespace) -> int:
     """Dispatch to the subcommand; return the exit code."""
     path = Path(args.store) if getattr(args, "store", None) else RunStore.default_path()
+    if args.action in ("gate", "report"):  # they open the store read-only themselves
+        return int({"gate": _gate.run, "report": _report.run}[args.action](path, args))
     # read_only=None: read-only exactly when this process cannot write the store.
     store = RunStore(path, create=False, read_only=None)
     try:
@@ -188,6 +197,8 @@ def _list(store: RunStore, args: argparse.Namespace) -> int:
 
 def _show(store: RunStore, args: argparse.Namespace) -> int:
     record = store.get(args.run)
+    if getattr(args, "config", False):
+        return _show_config(record)
     if args.json:
         print_json(record)
         return 0
@@ -203,6 +214,16 @@ def _show(store: RunStore, args: argparse.Namespace) -> int:
     if record.get("checkpoint"):
         epoch = record.get("checkpoint_epoch")
         print(f"checkpoint {record['checkpoint']}" + (f" (after epoch {epoch})" if epoch is not None else ""))
+    for kept in record.get("checkpoints") or []:
+        if isinstance(kept, dict):
+            print(f"kept checkpoint of epoch {_line(kept.get('epoch'))}: {_line(kept.get('path'))} "
+                  f"({_line(kept.get('monitor'))} {_value(kept.get('value'))})"
+                  + (" best" if kept.get("best") else ""))
+    stopped = record.get("stopped")
+    if isinstance(stopped, dict):
+        where = f"epoch {_line(stopped.get('epoch'))}" + (
+            f", step {_line(stopped['step'])}" if stopped.get("step") else "")
+        print(f"stopped at {where}: {_line(stopped.get('reason'))}")
     comps = record["components"]
     if comps:
         print("\ncomponents:")
@@ -236,10 +257,30 @@ def _show(store: RunStore, args: argparse.Namespace) -> int:
         print(_indent(table(("METRIC", "VALUE"), [(k, _value(v)) for k, v in final.items()])))
     else:
         print("  none recorded")
+    from torchrack_runs.cli._eval import calibration_lines, measurement_lines
+
+    for line in [*measurement_lines(record.get("measurements")), *calibration_lines(record.get("calibration"))]:
+        print(line)
     timing_rows = [(k, _value(v)) for k, v in t.items() if k not in ("started_at", "ended_at")]
     if timing_rows:
         print("\ntimings:")
         print(_indent(table(("KEY", "VALUE"), timing_rows)))
+    return 0
+
+
+def _show_config(record: dict[str, Any]) -> int:
+    """Print the record's resolved config as TOML (an older record: its config as given)."""
+    from torchrack_runs._toml import toml_dumps
+
+    resolved = record.get("resolved_config")
+    config = redact(resolved if isinstance(resolved, dict) else record["config"])
+    if not isinstance(resolved, dict):
+        print(f"# run {record['run_id']} was recorded before resolved configs were kept: this is "
+              "its config as given (defaults of that time not written out)")
+    else:
+        print(f"# the resolved config of run {record['run_id']} ({_line(record['name'])}); "
+              "secrets, if any, show as redacted: put them back before running it")
+    sys.stdout.write(toml_dumps(config))
     return 0
 
 
@@ -296,14 +337,18 @@ def _dumps(value: Any) -> str:
 
 def compare_records(records: Sequence[dict[str, Any]]) -> dict[str, dict[str, list[Any]]]:
     """What differs between run records, by section: components, environment, config, seed,
-    metrics. Each section maps a flattened key to one value per run (:data:`ABSENT` when a run
+    metrics, measurements (with calibration: docs/evaluation.md). Each section maps a flattened key to one value per run (:data:`ABSENT` when a run
     lacks the key); a section with no differences is empty."""
+    from torchrack_runs.cli._eval import calibration_facts, measurement_facts
+
     sections = {
         "components": [_component_facts(r["components"]) for r in records],
         "environment": [flatten(r["environment"]) for r in records],
         "config": [flatten(redact(r["config"])) for r in records],
         "seed": [{"seed": r["seed"]} for r in records],
         "metrics": [flatten(r["final_metrics"]) for r in records],
+        "measurements": [{**measurement_facts(r.get("measurements")),
+                          **calibration_facts(r.get("calibration"))} for r in records],
     }
     out: dict[str, dict[str, list[Any]]] = {}
     for name, values in sections.items():
@@ -337,7 +382,7 @@ def _compare(store: RunStore, args: argparse.Namespace) -> int:
     ]))
     titles = {
         "components": "components", "environment": "environment", "config": "config",
-        "seed": "seed", "metrics": "metrics",
+        "seed": "seed", "metrics": "metrics", "measurements": "measurements and calibration",
     }
     for name, title in titles.items():
         d = diffs[name]
@@ -365,6 +410,7 @@ def _plot(store: RunStore, args: argparse.Namespace) -> int:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
     except ImportError as exc:
         raise PlotUnavailableError(
             f"runs plot needs matplotlib, which is not installed ({exc}); "
@@ -404,6 +450,7 @@ def _plot(store: RunStore, args: argparse.Namespace) -> int:
                     ax.plot(xs, ys, marker="o", label=label)
             ax.set_title(metric)
             ax.set_xlabel("epoch")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are 1..N
             ax.grid(True, alpha=0.3)
             ax.legend(fontsize="small")
         for ax in list(axes.flat)[len(metrics):]:

@@ -1,7 +1,8 @@
 """``torchrack validate CONFIG [--static] [--set K=V]``: check a config before any compute.
 
-``--static``: the schema, each component's existence, version and params, importing neither torch
-nor any plugin. Without it, the composed pipeline also runs once on the ``meta`` device and every
+``--static``: the schema, each component's existence, version and params, and every tensor dimension
+the declared specs and params decide (:mod:`torchrack_runs._static_shapes`), importing neither
+torch nor any plugin; it lists what it leaves to the dry run. Without it, the composed pipeline also runs once on the ``meta`` device and every
 component's inputs and outputs are checked against its declared tensor specs.
 """
 
@@ -25,10 +26,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     r = runner(args)
     if args.static:
-        print(f"{args.config}: valid (static): {r.roles()}")
+        from torchrack_runs._pipeline import ContractError
+        from torchrack_runs._static_shapes import static_shapes
+
+        report = static_shapes(r.resolved)
+        if report.problems:
+            raise ContractError(f"{args.config} (static)", report.problems)
+        print(f"{args.config}: valid (static): {r.roles()}; shapes: {report.decided} dims "
+              "decided from the specs and params")
+        for item in report.left:
+            print(f"  left to the dry run: {item}")
         return 0
     r.check(device=args.device)
     where = {"meta": "on the meta device", "cpu": "on the cpu (4 samples)",
              "auto": "in a dry run (4 samples on the cpu for a small model, else the meta device)"}
     print(f"{args.config}: valid: {r.roles()}; tensor contracts hold {where[args.device]}")
+    for slot in r.resolved.slots:
+        for key, value in (slot.ref.get("params") or {}).items():
+            if value == "auto" and not isinstance(value, bool) and key in slot.params:
+                print(f"  bound: {slot.key}.params.{key} = {slot.params[key]} (\"auto\")")
     return 0
