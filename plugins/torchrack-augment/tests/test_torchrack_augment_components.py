@@ -18,7 +18,7 @@ from torchrack_augment import AugmentationInputError, AugmentationParamError
 DIST = "torchrack-augment"
 NAMES = [
     "hflip", "vflip", "random_crop", "random_translate", "normalize", "cutout",
-    "brightness_contrast", "mixup", "cutmix",
+    "brightness_contrast", "mixup", "cutmix", "resize", "center_crop", "random_resized_crop",
 ]
 # Params for a [N, 3, 12, 10] batch with 5 classes (defaults otherwise).
 PARAMS: dict[str, dict[str, Any]] = {
@@ -28,8 +28,13 @@ PARAMS: dict[str, dict[str, Any]] = {
     "cutout": {"size": 4},
     "mixup": {"num_classes": 5},
     "cutmix": {"num_classes": 5},
+    "resize": {"size": 7},
+    "center_crop": {"size": 6},
+    "random_resized_crop": {"size": 9},
 }
-RANDOM = [n for n in NAMES if n != "normalize"]
+#: Augmentations that draw nothing (no seed param, the same output whatever the generator).
+DRAWLESS = ("normalize", "resize", "center_crop")
+RANDOM = [n for n in NAMES if n not in DRAWLESS]
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +66,7 @@ def test_all_registered(registry: Registry) -> None:
 @pytest.mark.parametrize("device", ["cpu", "meta"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.uint8])
 def test_contract(registry: Registry, name: str, device: str, dtype: torch.dtype) -> None:
-    comp, params, aug = build(registry, name, seed=0) if name != "normalize" else build(registry, name)
+    comp, params, aug = build(registry, name, seed=0) if name not in DRAWLESS else build(registry, name)
     x, y = batch(dtype, device)
     x_before, y_before = x.clone(), y.clone()
     bindings: dict[str, int] = {}

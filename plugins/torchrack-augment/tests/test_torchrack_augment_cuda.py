@@ -31,6 +31,9 @@ CLASSES: dict[str, tuple[type, dict[str, Any]]] = {
     "brightness_contrast": (T.BrightnessContrast, {}),
     "mixup": (T.MixUp, {"num_classes": 5}),
     "cutmix": (T.CutMix, {"num_classes": 5}),
+    "resize": (T.Resize, {"size": 7}),
+    "center_crop": (T.CenterCrop, {"size": 6}),
+    "random_resized_crop": (T.RandomResizedCrop, {"size": 9}),
 }
 
 

@@ -10,13 +10,16 @@ from torchrack_augment._errors import AugmentationInputError, AugmentationParamE
 from torchrack_augment.transforms import (
     Augmentation,
     BrightnessContrast,
+    CenterCrop,
     CutMix,
     Cutout,
     HFlip,
     MixUp,
     Normalize,
     RandomCrop,
+    RandomResizedCrop,
     RandomTranslate,
+    Resize,
     VFlip,
 )
 
@@ -25,12 +28,15 @@ __all__ = [
     "AugmentationInputError",
     "AugmentationParamError",
     "BrightnessContrast",
+    "CenterCrop",
     "CutMix",
     "Cutout",
     "HFlip",
     "MixUp",
     "Normalize",
     "RandomCrop",
+    "RandomResizedCrop",
     "RandomTranslate",
+    "Resize",
     "VFlip",
 ]

@@ -16,12 +16,15 @@ from torch import Tensor
 
 __all__ = [
     "adjust_brightness_contrast",
+    "center_crop",
     "crop",
     "erase",
     "hflip",
     "mix",
     "normalize",
     "paste_box",
+    "resize",
+    "resized_crop",
     "sample_window",
     "soft_targets",
     "translate",
@@ -265,3 +268,71 @@ def paste_box(
     out[:, :, top : top + h, left : left + w] = patch.index_select(0, perm)
     lam = 1.0 - (h * w) / float(inputs.shape[2] * inputs.shape[3])
     return out, torch.lerp(targets.index_select(0, perm), targets, lam)
+
+
+#: Interpolation modes of :func:`resize` and :func:`resized_crop` (``torch.nn.functional`` names).
+RESIZE_MODES = ("bilinear", "bicubic", "nearest", "area")
+
+
+def resize(inputs: Tensor, height: int, width: int, mode: str = "bilinear", antialias: bool = True) -> Tensor:
+    """The whole batch resized to ``[height, width]`` by ``torch.nn.functional.interpolate``.
+
+    ``antialias`` (bilinear and bicubic only) low-pass filters when shrinking, as Pillow does.
+    Integer (uint8) inputs are resized in float32, then rounded and clamped back to 0..255.
+    """
+    if mode not in RESIZE_MODES:
+        raise ValueError(f"mode must be one of {', '.join(RESIZE_MODES)}, found {mode!r}")
+    x = _to_work(inputs)
+    if tuple(x.shape[-2:]) == (height, width):
+        return inputs.clone()
+    kwargs: dict[str, object] = {}
+    if mode in ("bilinear", "bicubic"):
+        kwargs = {"align_corners": False, "antialias": antialias}
+    out = torch.nn.functional.interpolate(x, size=(height, width), mode=mode, **kwargs)  # type: ignore[arg-type]
+    return _from_work(out, inputs.dtype)
+
+
+def center_crop(inputs: Tensor, height: int, width: int) -> Tensor:
+    """The central ``[height, width]`` window of every sample (the top-left one of the two
+    central pixels when a size difference is odd), as a new tensor. Images smaller than the
+    window are zero-padded first, evenly on both sides (the extra row or column at the bottom or
+    right), as torchvision's ``CenterCrop`` does, so any image size gives the declared output."""
+    h, w = inputs.shape[-2:]
+    if height > h or width > w:
+        dh, dw = max(height - h, 0), max(width - w, 0)
+        inputs = torch.nn.functional.pad(inputs, (dw // 2, dw - dw // 2, dh // 2, dh - dh // 2))
+        h, w = inputs.shape[-2:]
+    top, left = (h - height) // 2, (w - width) // 2
+    return inputs[..., top:top + height, left:left + width].clone()
+
+
+def resized_crop(
+    inputs: Tensor,
+    top: Tensor,
+    left: Tensor,
+    height: Tensor,
+    width: Tensor,
+    size: int,
+    mode: str = "bilinear",
+) -> Tensor:
+    """Per-sample boxes (``top``, ``left``, ``height``, ``width``: pixel units, ``[N]`` each) each
+    resized to ``[size, size]``: one ``grid_sample`` for the whole batch.
+
+    The sampling grid puts output pixel centres evenly over each box (``align_corners=False``),
+    so a box covering the whole image gives ``resize(inputs, size, size, antialias=False)``.
+    ``mode`` is "bilinear" or "nearest"; integer inputs are sampled in float32 and rounded back.
+    """
+    if mode not in ("bilinear", "nearest"):
+        raise ValueError(f"mode must be 'bilinear' or 'nearest', found {mode!r}")
+    x = _to_work(inputs)
+    n, c, h, w = x.shape
+    dt = x.dtype
+    sx = width.to(dt) / w
+    sy = height.to(dt) / h
+    cx = (2 * left.to(dt) + width.to(dt)) / w - 1
+    cy = (2 * top.to(dt) + height.to(dt)) / h - 1
+    zero = torch.zeros_like(sx)
+    theta = torch.stack([torch.stack([sx, zero, cx], 1), torch.stack([zero, sy, cy], 1)], 1)
+    grid = torch.nn.functional.affine_grid(theta, [n, c, size, size], align_corners=False)
+    out = torch.nn.functional.grid_sample(x, grid, mode=mode, padding_mode="border", align_corners=False)
+    return _from_work(out, inputs.dtype)

@@ -345,3 +345,89 @@ class CutMix(_Mixing):
         left, right = max(cx - cw // 2, 0), min(cx + cw - cw // 2, width)
         box = (top, left, bottom - top, right - left)
         return F.paste_box(inputs, soft, self._perm(inputs, generator), box)
+
+
+def _check_size(who: str, size: Any) -> int:
+    _require(_is_int(size) and size >= 1, who, f"size must be an integer >= 1, found {size!r}")
+    return int(size)
+
+
+class Resize(Augmentation):
+    """Resize every sample to ``size`` x ``size`` (``torch.nn.functional.interpolate``)."""
+
+    name = "resize"
+
+    def __init__(self, size: int = 224, mode: str = "bilinear", antialias: bool = True) -> None:
+        super().__init__(None)
+        self.size = _check_size(self.name, size)
+        _require(mode in F.RESIZE_MODES, self.name,
+                 f"mode must be one of {', '.join(map(repr, F.RESIZE_MODES))}, found {mode!r}")
+        self.mode, self.antialias = mode, bool(antialias)
+
+    def forward(self, inputs: Tensor, targets: Tensor, generator: torch.Generator) -> Batch:
+        return F.resize(inputs, self.size, self.size, self.mode, self.antialias), targets
+
+    def __call__(self, inputs: Tensor, targets: Tensor, generator: torch.Generator | None = None) -> Batch:
+        self._check(inputs, targets)  # draws nothing: no generator needed
+        return self.forward(inputs, targets, generator)  # type: ignore[arg-type]
+
+
+class CenterCrop(Augmentation):
+    """The central ``size`` x ``size`` window of every sample (for evaluation-style framing);
+    images smaller than the window are zero-padded to it first (as torchvision's CenterCrop)."""
+
+    name = "center_crop"
+
+    def __init__(self, size: int = 224) -> None:
+        super().__init__(None)
+        self.size = _check_size(self.name, size)
+
+    def forward(self, inputs: Tensor, targets: Tensor, generator: torch.Generator) -> Batch:
+        return F.center_crop(inputs, self.size, self.size), targets
+
+    def __call__(self, inputs: Tensor, targets: Tensor, generator: torch.Generator | None = None) -> Batch:
+        self._check(inputs, targets)
+        return self.forward(inputs, targets, generator)  # type: ignore[arg-type]
+
+
+class RandomResizedCrop(Augmentation):
+    """A random box per sample, resized to ``size`` x ``size`` (Szegedy et al. 2015's crop).
+
+    Each box covers a share of the image area drawn uniformly from ``scale`` and has an aspect
+    ratio (width / height) drawn log-uniformly from ``ratio``; sides are clamped to the image (so a
+    box never needs a retry) and its position is uniform. Four uniform draws per sample, from the
+    given generator; one ``grid_sample`` for the batch.
+    """
+
+    name = "random_resized_crop"
+
+    def __init__(
+        self,
+        size: int = 224,
+        scale: Sequence[float] = (0.08, 1.0),
+        ratio: Sequence[float] = (3 / 4, 4 / 3),
+        mode: str = "bilinear",
+        seed: int | None = None,
+    ) -> None:
+        super().__init__(seed)
+        self.size = _check_size(self.name, size)
+        scale, ratio = [float(v) for v in scale], [float(v) for v in ratio]
+        _require(len(scale) == 2 and 0 < scale[0] <= scale[1] <= 1, self.name,
+                 f"scale must be [low, high] with 0 < low <= high <= 1, found {scale}")
+        _require(len(ratio) == 2 and 0 < ratio[0] <= ratio[1], self.name,
+                 f"ratio must be [low, high] with 0 < low <= high, found {ratio}")
+        _require(mode in ("bilinear", "nearest"), self.name,
+                 f"mode must be 'bilinear' or 'nearest', found {mode!r}")
+        self.scale, self.ratio, self.mode = scale, ratio, mode
+
+    def forward(self, inputs: Tensor, targets: Tensor, generator: torch.Generator) -> Batch:
+        n, _, height, width = inputs.shape
+        u = torch.rand((4, n), generator=generator, device=inputs.device, dtype=torch.float64)
+        area = (self.scale[0] + (self.scale[1] - self.scale[0]) * u[0]) * (height * width)
+        log_lo, log_hi = math.log(self.ratio[0]), math.log(self.ratio[1])
+        aspect = torch.exp(log_lo + (log_hi - log_lo) * u[1])
+        w = torch.sqrt(area * aspect).round().clamp(1, width)
+        h = torch.sqrt(area / aspect).round().clamp(1, height)
+        top = torch.floor(u[2] * (height - h + 1)).clamp(max=height - h)
+        left = torch.floor(u[3] * (width - w + 1)).clamp(max=width - w)
+        return F.resized_crop(inputs, top, left, h, w, self.size, self.mode), targets
