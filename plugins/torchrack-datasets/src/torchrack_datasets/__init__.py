@@ -1,4 +1,5 @@
-"""torchrack-datasets: the ``digits``, ``synthetic_images`` and ``tensor_file`` datasets."""
+"""torchrack-datasets: the ``digits``, ``synthetic_images``, ``tensor_file``, ``image_folder``,
+``cifar10`` and ``mnist`` datasets."""
 
 from __future__ import annotations
 
@@ -12,11 +13,14 @@ from torchrack_datasets._errors import (
     UnsafeFileError,
 )
 from torchrack_datasets._files import sha256_file
+from torchrack_datasets._images import ImageFileError, ImageFiles
 
 __all__ = [
     "DatasetFileError",
     "DatasetParamError",
     "FileHashError",
+    "ImageFileError",
+    "ImageFiles",
     "MissingKeyError",
     "ShapeMismatchError",
     "UnknownSplitError",

@@ -100,3 +100,31 @@ def split_indices(
         "train": np.sort(np.concatenate(train)) if train else empty,
         "test": np.sort(np.concatenate(test)) if test else empty,
     }
+
+
+def verify_pinned(who: str, files: Mapping[str, Path], sha256: Mapping[str, str] | None) -> None:
+    """Check each of ``files`` (name -> path) against ``sha256`` (name -> hex digest), when given.
+
+    The mapping must pin every file that will be read, and only those: a name it lacks or a name
+    that is not one of ``files`` is a :class:`DatasetParamError`; a file whose hash differs raises
+    :class:`FileHashError` naming it, the expected and the found hash.
+    """
+    if sha256 is None:
+        return
+    from torchrack_datasets._errors import DatasetParamError
+
+    unknown = sorted(set(sha256) - set(files))
+    if unknown:
+        raise DatasetParamError(
+            f"{who}: sha256 names {', '.join(map(repr, unknown))}, not files of this dataset; "
+            f"expected keys among: {', '.join(sorted(files))}"
+        )
+    missing = [name for name in files if name not in sha256]
+    if missing:
+        raise DatasetParamError(
+            f"{who}: sha256 gives no hash for {', '.join(map(repr, missing))}; pin every file read "
+            f"({', '.join(files)}), or leave sha256 out (torchrack_datasets.sha256_file(path) gives one)"
+        )
+    for name, path in files.items():
+        verify_sha256(path, sha256[name], f"the file is not the one pinned by {who}'s sha256 param: "
+                      "replace it with the original, or update the param")
