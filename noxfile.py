@@ -50,13 +50,29 @@ def typecheck(session: nox.Session) -> None:
     session.run("mypy")
 
 
+def _first_party_deps(plugin: str) -> list[str]:
+    """The plugins/ folders that ``plugin`` declares as dependencies (``torchrack-runs>=0.1``)."""
+    import re
+
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    project = tomllib.loads((ROOT / "plugins" / plugin / "pyproject.toml").read_text("utf-8"))["project"]
+    names = {re.split(r"[\s<>=!~;\[]", dep, maxsplit=1)[0].lower() for dep in project.get("dependencies", [])}
+    return sorted(n for n in names if n != plugin and (ROOT / "plugins" / n / "pyproject.toml").is_file())
+
+
 @nox.session(name="isolation")
 @nox.parametrize("plugin", PLUGINS)
 def isolation(session: nox.Session, plugin: str) -> None:
     """One plugin alone with the core in a fresh virtualenv: it must install and pass its tests."""
     session.install(TORCH)
     session.install("pytest>=8", "pytest-timeout>=2.2")
-    session.install("./core", f"./plugins/{plugin}")  # its own dependencies, nothing else
+    # Its own dependencies, nothing else; first-party ones it names (torchrack-runs, for the ui)
+    # come from this repository, never from the package index.
+    session.install("./core", *(f"./plugins/{dep}" for dep in _first_party_deps(plugin)),
+                    f"./plugins/{plugin}")
     session.run("torchrack", "check", "--strict")
     session.run("pytest", f"plugins/{plugin}/tests", "-p", "no:cacheprovider",
                 "--rootdir", f"plugins/{plugin}", *session.posargs)
