@@ -158,7 +158,8 @@ def test_without_the_text_the_line_is_left_out(registry: Registry) -> None:
         resolve_config(config, registry, "mem.toml")
     assert err.value.problems == [
         "/: unknown key 'optimiser' (did you mean 'optimizer'?); known keys: schema_version, run, "
-        "data, train, augment, model, loss, optimizer, scheduler, accelerator, evaluate, metrics, trackers"]
+        "data, train, augment, model, loss, optimizer, scheduler, accelerator, evaluate, alerts, metrics, "
+        "trackers"]
 
 
 #: jsonschema's other messages, as plain sentences: (old, new, expected problem)

@@ -96,6 +96,16 @@ def torchrack_checkpoint_saved(run: Run, path: str, epoch: int) -> None:
 
 
 @hookspec
+def torchrack_alert(run: Run, alert: dict[str, Any]) -> None:
+    """An ``[alerts]`` condition fired and the run is about to end failed: notify someone.
+
+    ``alert`` holds ``kind`` (``non_finite`` or ``metric``), ``epoch`` and ``step`` (1-based;
+    ``step`` None for a metric), ``metric``, ``value``, ``threshold`` (``{"below": x}`` or
+    ``{"above": x}``) and ``message`` (the run's error). Called on the main process only, once.
+    """
+
+
+@hookspec
 def torchrack_run_record_finalized(run: Run, record: dict[str, Any]) -> None:
     """The run record is complete (it conforms to the run-record schema)."""
 

@@ -44,6 +44,7 @@ from torchrack_runs._hooks import call_hook, explain_failure
 from torchrack_runs._optim import build_optimizer, build_scheduler
 from torchrack_runs._pipeline import ComponentError, call_component
 from torchrack_runs._redact import redact
+from torchrack_runs._alerts import AlertError, Alerts, non_finite_alert
 from torchrack_runs._strategies import (
     EMA,
     BestCheckpoints,
@@ -425,6 +426,7 @@ def fit(
         n = len(x_train)
         steps = n // batch_size if drop_last else -(-n // batch_size)
         settings = TrainSettings.from_config(cfg)
+        alerts = Alerts.from_config(cfg)
         k = settings.accumulate
         check_accumulation(acc, k)
         opt_steps = -(-steps // k)
@@ -514,11 +516,14 @@ def fit(
                                              batch_size=batch_size, steps=steps, generator=aug_gen,
                                              on_step=on_step, on_error=training_error,
                                              after_step=after_step, accumulate=k,
-                                             check_finite=settings.stop_on_non_finite, epoch=epoch,
+                                             check_finite=settings.stop_on_non_finite or alerts.non_finite is True, epoch=epoch,
                                              batches=batches)
             except NonFiniteError as exc:
                 run.stopped = {"epoch": exc.epoch, "step": exc.step, "reason": str(exc),
                                "by": "non_finite"}
+                if alerts.non_finite is not False:
+                    call_hook(pm, "torchrack_alert", run=run,
+                              alert=non_finite_alert(exc.what, exc.epoch, exc.step, str(exc)))
                 raise
             sums = acc.reduce_sum({"loss": loss_sum,
                                    "seen": torch.tensor(float(seen), dtype=torch.float64, device=acc.device)})
@@ -539,6 +544,14 @@ def fit(
                 f"{k_} {v:.4f}" for k_, v in epoch_metrics.items() if isinstance(v, float))
                 + f" ({train_seconds:.1f}s, {rate:,.0f} samples/s"
                 + (f", ETA {_clock(bar.run_eta(epochs - epoch - 1))})" if epoch + 1 < epochs else ")"))
+
+            # [alerts] on the epoch's (reduced) metrics: the same decision on every process.
+            alert = alerts.check_epoch(epoch + 1, epoch_metrics)
+            if alert is not None:
+                run.stopped = {"epoch": epoch + 1, "step": None, "reason": alert["message"],
+                               "by": "alert"}
+                call_hook(pm, "torchrack_alert", run=run, alert=alert)
+                raise AlertError(alert)
 
             # Early stopping and the best-k checkpoints, on the epoch's (reduced) metrics.
             stop: tuple[str, str] | None = None
