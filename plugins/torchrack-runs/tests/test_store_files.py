@@ -520,3 +520,30 @@ def test_a_writable_store_read_by_runs_still_marks_dead_runs(ro_store: Path,
     code, out, err = _cli(capsys, "runs", "show", "3", "--json", "--store", str(ro_store))
     assert code == 0, err
     assert '"status": "interrupted"' in out and _status(ro_store, "3") == "interrupted"
+
+
+def _as_version_1(path: Path) -> None:
+    """The store as torchrack before sweeps wrote it: schema version 1, no sweeps tables."""
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TABLE sweep_trials")
+    conn.execute("DROP TABLE sweeps")
+    conn.commit()
+    conn.close()
+    _set_schema_version(path, "1")
+
+
+def test_a_version_1_store_reads_read_only_without_sweeps_and_upgrades_when_writable(tmp_path: Path) -> None:
+    path = tmp_path / "runs.sqlite"
+    _store_with_runs(path).close()
+    _as_version_1(path)
+    before = _tree(tmp_path)
+    with RunStore(path, create=False, read_only=True) as old:  # e.g. the dashboard
+        assert [r["run_id"] for r in old.list_runs()] and old.list_sweeps() == []
+        with pytest.raises(LookupError, match="from before sweeps.*opened read-only"):
+            old.get_sweep("latest")
+    assert _tree(tmp_path) == before  # read-only: nothing was migrated
+    with RunStore(path) as store:  # writable: migrated to this version
+        assert store.records_sweeps() and store.list_sweeps() == []
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
+    conn.close()

@@ -17,6 +17,10 @@ from torchrack_runs._store_errors import CHOOSE, StoreError
 #: 2 adds the sweeps (``torchrack sweep``): ``sweeps`` and ``sweep_trials``.
 SCHEMA_VERSION = 2
 
+#: The oldest version a read-only open reads without migrating it (later migrations only add
+#: tables: a version-1 store has runs and no sweeps).
+READ_ONLY_FROM = 1
+
 #: The tables of a store of :data:`SCHEMA_VERSION` (besides ``meta``).
 TABLES = ("runs", "epochs", "evaluations", "sweeps", "sweep_trials")
 
@@ -169,6 +173,10 @@ def check(conn: sqlite3.Connection, path: Path, *, writable: bool) -> int:
                 path,
             )
         return 0
+    if READ_ONLY_FROM <= version < SCHEMA_VERSION and not writable:
+        # Read-only (the dashboard, a store another user owns): every migration since
+        # READ_ONLY_FROM only adds tables, so the runs read as they are and sweeps are absent.
+        return version
     if version < SCHEMA_VERSION and not writable:
         raise StoreError(
             f"the run store {path} has schema version {version}, older than this torchrack's "

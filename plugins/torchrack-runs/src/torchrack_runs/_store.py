@@ -535,11 +535,27 @@ class RunStore:
 
         return SweepTables(self._db, self.path)
 
+    def records_sweeps(self) -> bool:
+        """Whether the store has the sweeps tables: a store of schema version 1 opened read-only
+        (not migrated) has runs only."""
+        with self._db.reading("looking for its sweeps table") as conn:
+            row = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sweeps'").fetchone()
+        return row is not None
+
     def get_sweep(self, ref: str) -> dict[str, Any]:
         """The sweep ``ref`` (an id or ``latest``) with its trials; :class:`SweepNotFoundError`
         (a ``LookupError``) when there is none."""
+        if not self.records_sweeps():
+            from torchrack_runs._sweep_store import SweepNotFoundError
+
+            raise SweepNotFoundError(
+                f"no sweep {ref!r} in {self.path}: the store is from before sweeps (schema version 1) "
+                "and was opened read-only, so it records none; any writing command upgrades it "
+                "(`torchrack runs list` where it is writable)", ref, Path(self.path))
         return self.sweeps.get(ref)
 
     def list_sweeps(self, limit: int | None = None) -> list[dict[str, Any]]:
-        """Summary rows of the recorded sweeps, newest first."""
+        """Summary rows of the recorded sweeps, newest first (none in a read-only version-1 store)."""
+        if not self.records_sweeps():
+            return []
         return self.sweeps.list(limit)
