@@ -178,8 +178,15 @@ class Subject:
         return self.comp.qualname
 
     def missing_params(self) -> list[str]:
-        required = self.comp.params_schema.get("required", [])
-        return [p for p in required if p not in self.params]
+        """Required params not given; with a top-level ``anyOf`` of ``required`` alternatives
+        (give ``path`` or ``run``), the alternatives when none is given (not None)."""
+        schema = self.comp.params_schema
+        missing = [p for p in schema.get("required", []) if p not in self.params]
+        options = [alt["required"] for alt in schema.get("anyOf", [])
+                   if isinstance(alt, dict) and isinstance(alt.get("required"), list)]
+        if options and not any(all(self.params.get(p) is not None for p in alt) for alt in options):
+            missing.append(" or ".join("+".join(alt) for alt in options))
+        return missing
 
     def require_params(self) -> None:
         missing = self.missing_params()

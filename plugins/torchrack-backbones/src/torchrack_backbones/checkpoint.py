@@ -147,7 +147,9 @@ class CheckpointBackbone(nn.Module):
     def __init__(
         self,
         *,
-        path: str,
+        path: str | None = None,
+        run: str | None = None,
+        run_checkpoint: str = "last",
         backbone: str = "small_cnn",
         backbone_params: Mapping[str, Any] | None = None,
         format: str = "auto",
@@ -157,10 +159,17 @@ class CheckpointBackbone(nn.Module):
     ) -> None:
         super().__init__()
         if not path:
+            if run:
+                raise CheckpointError(
+                    f"checkpoint backbone: run = {run!r} names a recorded run, which `torchrack run` "
+                    "and `torchrack validate` resolve from the run store into path; built outside "
+                    "them, give path (the run's checkpoint file, `torchrack runs show RUN`)"
+                )
             raise CheckpointError(
-                "checkpoint backbone: 'path' is required: the local weights file to load "
-                "(.safetensors or a torch.save'd state dict)"
+                "checkpoint backbone: give 'path', the local weights file to load (.safetensors "
+                "or a torch.save'd state dict), or 'run', a recorded run to take the weights from"
             )
+        self.run = run
         self.inner = build_backbone(backbone, backbone_params or {})
         self.path = str(path)
         self.frozen = bool(freeze)

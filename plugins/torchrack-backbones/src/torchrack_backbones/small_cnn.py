@@ -14,7 +14,8 @@ class SmallCNN(nn.Module):
     """One block per width: ``relu(norm(conv3x3(x)))`` then ``maxpool2x2`` (ceil mode, so spatial
     sizes never reach zero); finally ``features = mean_{h,w} x`` (global average pooling).
 
-    ``features [N, F]`` with ``F = widths[-1]``. Works with channels_last inputs: every layer is
+    ``features [N, F]`` with ``F = widths[-1]``; ``pool=False`` keeps the last feature map
+    ``[N, F, h, w]`` (for an adapter, e.g. torchrack-adapters' ``global_pool``, or a dense head). Works with channels_last inputs: every layer is
     layout-agnostic and the pooling reduces over the spatial dims.
     """
 
@@ -24,8 +25,10 @@ class SmallCNN(nn.Module):
         in_channels: int = 1,
         widths: Sequence[int] = (32, 64),
         norm: str = "batch",
+        pool: bool = True,
     ) -> None:
         super().__init__()
+        self.pool = bool(pool)
         if not widths:
             raise ValueError("small_cnn backbone: 'widths' needs at least one width")
         layers: list[nn.Module] = []
@@ -44,4 +47,4 @@ class SmallCNN(nn.Module):
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         x: torch.Tensor = self.layers(inputs)
-        return x.mean(dim=(2, 3))
+        return x.mean(dim=(2, 3)) if self.pool else x

@@ -71,21 +71,45 @@ class Digits(ArrayDataset):
 
     Inputs are float32 ``[N, 1, 8, 8]`` scaled to [0, 1] (raw pixels are 0..16); targets int64
     ``[N]`` in 0..9. ``test_fraction`` of each class goes to ``test``, chosen by ``split_seed``.
+
+    For transfer experiments: ``classes`` keeps only those digits (in both splits; labels keep
+    their values, so a 10-way head fits any subset), and ``labels_per_class`` keeps only that many
+    training samples of each class, drawn with ``label_seed`` (the test split stays whole).
     """
 
     name = "digits"
 
-    def __init__(self, test_fraction: float = 0.2, split_seed: int = 0) -> None:
+    def __init__(self, test_fraction: float = 0.2, split_seed: int = 0,
+                 classes: list[int] | None = None, labels_per_class: int | None = None,
+                 label_seed: int = 0) -> None:
         super().__init__()
         if not 0.0 <= test_fraction < 1.0:
             raise DatasetParamError(f"digits: test_fraction must be in [0, 1), found {test_fraction}")
         self.test_fraction = float(test_fraction)
         self.split_seed = int(split_seed)
         self.num_classes = NUM_CLASSES
+        if classes is not None:
+            bad = [c for c in classes if isinstance(c, bool) or not isinstance(c, int) or not 0 <= c < NUM_CLASSES]
+            if bad or not classes or len(set(classes)) != len(classes):
+                raise DatasetParamError(
+                    f"digits: classes must be distinct digits 0..9 (at least one), found {classes!r}")
+        self.classes = None if classes is None else sorted(int(c) for c in classes)
+        if labels_per_class is not None and (isinstance(labels_per_class, bool) or int(labels_per_class) < 1):
+            raise DatasetParamError(
+                f"digits: labels_per_class must be 1 or more (or null: every sample), found {labels_per_class!r}")
+        self.labels_per_class = None if labels_per_class is None else int(labels_per_class)
+        self.label_seed = int(label_seed)
 
     def _load(self, split: str) -> tuple[Tensor, Tensor]:
         images, labels = read_digits()
         idx = split_indices(labels, self.test_fraction, self.split_seed)[split]
+        if self.classes is not None:
+            idx = idx[np.isin(labels[idx], self.classes)]
+        if self.labels_per_class is not None and split == "train":
+            rng = np.random.default_rng(self.label_seed)
+            keep = [rng.permutation(idx[labels[idx] == c])[: self.labels_per_class]
+                    for c in np.unique(labels[idx])]
+            idx = np.sort(np.concatenate(keep)) if keep else idx[:0]
         inputs = torch.from_numpy(images[idx].astype(np.float32) / PIXEL_MAX).unsqueeze(1)
         targets = torch.from_numpy(labels[idx].astype(np.int64))
         return inputs.contiguous(), targets

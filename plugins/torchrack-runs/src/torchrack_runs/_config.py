@@ -193,6 +193,9 @@ class ResolvedConfig:
     trackers: list[str] = field(default_factory=list)
     #: The params of each tracker, in the order of :attr:`trackers` (``{}`` for a plain name).
     tracker_params: list[dict[str, Any]] = field(default_factory=list)
+    #: Backbones pre-trained from a recorded run (``params.run``), filled in by
+    #: :func:`torchrack_runs._pretrained.resolve_pretrained`: role, run id, checkpoint, epoch.
+    pretrained_from: list[dict[str, Any]] = field(default_factory=list)
 
     def slot(self, role: str) -> Slot:
         return next(s for s in self.slots if s.role == role)

@@ -227,6 +227,11 @@ def _explain(err: Any, base: tuple[str | int, ...], owner: Owner | None,
                       else ("it takes no params" if at_params else "no keys are allowed here"))
             yield Problem(path, f"unknown {noun} {show_value(str(key))}{of}{mean}; {listed}{tail}",
                            (*path, key))
+    elif kw == "anyOf" and isinstance(value, dict) and isinstance(expected, list) and expected and all(
+            isinstance(alt, dict) and set(alt) == {"required"} for alt in expected):
+        # params that are alternatives (the checkpoint backbone's path or run)
+        options = " or ".join(" and ".join(repr(k) for k in alt["required"]) for alt in expected)
+        yield Problem(path, f"give {options}{of}{tail}")
     elif kw == "required" and isinstance(value, dict):
         props = schema.get("properties", {}) if isinstance(schema, dict) else {}
         for key in expected:

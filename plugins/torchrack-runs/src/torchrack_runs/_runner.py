@@ -57,6 +57,9 @@ class Runner:
                 registry.require_usable()
         self.registry = registry
         self.resolved: ResolvedConfig = load_and_resolve(self.config_path, registry, self.overrides)
+        from torchrack_runs._pretrained import resolve_pretrained
+
+        resolve_pretrained(self.resolved, self.default_store_path())  # backbone params.run = ID
         # Captured now, before any plugin is imported: the store seals these values in everything
         # it writes, whatever a plugin later does to the redaction code (docs/trust.md).
         from torchrack_runs import _store  # noqa: F401 - bind the store's code before plugins run

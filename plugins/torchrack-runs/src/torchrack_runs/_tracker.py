@@ -47,6 +47,9 @@ class StoreTracker:
         resolved = getattr(run, "resolved_config", None)
         if resolved is not None:
             record["resolved_config"] = resolved
+        links = getattr(run, "pretrained_from", None)
+        if links:
+            record["pretrained_from"] = list(links)
         return record
 
     # tryfirst: the run id is set before any other tracker's run_start sees the run.

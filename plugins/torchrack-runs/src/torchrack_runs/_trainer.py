@@ -23,6 +23,8 @@ from torchrack import TorchrackError
 from torchrack.accelerator import Accelerator
 from torchrack.plugins import Registry
 
+from torchrack_runs._alerts import AlertError, Alerts, non_finite_alert
+
 # Building, checkpoints and hook calls live in their own modules; their names stay importable
 # from here, where they lived before.
 from torchrack_runs._build import Pipeline as Pipeline
@@ -44,7 +46,6 @@ from torchrack_runs._hooks import call_hook, explain_failure
 from torchrack_runs._optim import build_optimizer, build_scheduler
 from torchrack_runs._pipeline import ComponentError, call_component
 from torchrack_runs._redact import redact
-from torchrack_runs._alerts import AlertError, Alerts, non_finite_alert
 from torchrack_runs._strategies import (
     EMA,
     BestCheckpoints,
@@ -89,6 +90,8 @@ class Run:
     checkpoints: list[dict[str, Any]] = field(default_factory=list)
     #: Why the run ended before its last epoch: ``{"epoch", "step", "reason", "by"}`` (1-based).
     stopped: dict[str, Any] | None = None
+    #: Backbones pre-trained from recorded runs: ``{"role", "run_id", "checkpoint", "epoch"}``.
+    pretrained_from: list[dict[str, Any]] = field(default_factory=list)
     _stop_request: tuple[str, str] | None = None
 
     def request_stop(self, reason: str, by: str = "hook") -> None:
@@ -392,6 +395,7 @@ def fit(
     )
     run.sensitive_paths = sensitive_paths(resolved)
     run.resolved_config = redact(resolved.full(), paths=run.sensitive_paths)
+    run.pretrained_from = list(getattr(resolved, "pretrained_from", []))
     if safe_config is None:  # the runner passes one redacted before any plugin was imported
         safe_config = redact(cfg, paths=run.sensitive_paths)
     run.timings = {"started_at": time.time(), "ended_at": None, "train_seconds": 0.0,

@@ -214,6 +214,10 @@ def _show(store: RunStore, args: argparse.Namespace) -> int:
     if record.get("checkpoint"):
         epoch = record.get("checkpoint_epoch")
         print(f"checkpoint {record['checkpoint']}" + (f" (after epoch {epoch})" if epoch is not None else ""))
+    for link in record.get("pretrained_from") or []:
+        if isinstance(link, dict):
+            print(f"{_line(link.get('role'))} pre-trained in run {_line(link.get('run_id'))} "
+                  f"(its checkpoint of epoch {_line(link.get('epoch'))}: {_line(link.get('checkpoint'))})")
     for kept in record.get("checkpoints") or []:
         if isinstance(kept, dict):
             print(f"kept checkpoint of epoch {_line(kept.get('epoch'))}: {_line(kept.get('path'))} "
