@@ -277,6 +277,11 @@ class Stepper:
         #: The last clipped gradient norm (a tensor: read late, never synchronised here).
         self.last_norm: Any = None
         self.params: list[Any] | None = None
+        import torch
+
+        # Bound once: the step runs every few hundred microseconds.
+        self._clip_norm_ = torch.nn.utils.clip_grad_norm_
+        self._clip_value_ = torch.nn.utils.clip_grad_value_
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.optimizer, name)
@@ -286,15 +291,13 @@ class Stepper:
     _step_supports_amp_scaling = False
 
     def step(self, *args: Any, **kwargs: Any) -> Any:
-        import torch
-
         if self.params is None:  # once: the groups' tensors (clipping skips those without grad)
             self.params = [p for group in self.optimizer.param_groups for p in group["params"]]
         if self.clip_norm is not None:
-            self.last_norm = torch.nn.utils.clip_grad_norm_(self.params, self.clip_norm)
+            self.last_norm = self._clip_norm_(self.params, self.clip_norm)
         if self.clip_value is not None:
-            torch.nn.utils.clip_grad_value_(self.params, self.clip_value)
-        out = self.optimizer.step(*args, **kwargs)
+            self._clip_value_(self.params, self.clip_value)
+        out = self.optimizer.step(*args, **kwargs)  # looked up: a scheduler may wrap it later
         if self.ema is not None:
             self.ema.update()
         return out
