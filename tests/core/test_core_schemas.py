@@ -18,10 +18,10 @@ from torchrack.contracts._schemas import (
     validate_params_schema,
 )
 
-NAMES = ["manifest", "tensor-spec", "experiment-config", "run-record", "event"]
+NAMES = ["manifest", "tensor-spec", "experiment-config", "run-record", "event", "sweep"]
 
 
-def test_five_published_schemas() -> None:
+def test_the_published_schemas() -> None:
     assert sorted(SCHEMA_FILES) == sorted(NAMES)
 
 

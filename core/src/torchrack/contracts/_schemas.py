@@ -25,6 +25,7 @@ SCHEMA_FILES: dict[str, str] = {
     "experiment-config": "experiment-config.schema.json",
     "run-record": "run-record.schema.json",
     "event": "event.schema.json",
+    "sweep": "sweep.schema.json",
 }
 
 
