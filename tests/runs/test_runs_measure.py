@@ -8,13 +8,9 @@ wherever a figure cannot be read. The end-to-end tests run the real CLI on a sma
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import stat
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -162,52 +158,37 @@ def test_rapl_sums_the_package_domains_and_counts_a_wrap_around(tmp_path: Path) 
                                                                 + 13_000_000 - 10_000_000) / 1e6)
 
 
-@pytest.fixture
-def advancing_counter(tmp_path: Path) -> Iterator[tuple[Path, list[int]]]:
-    """A powercap tree whose package counter advances by itself: its ``energy_uj`` is a FIFO that
-    gives the next value of a known sequence at every read (wrapping around on the second)."""
-    if not hasattr(os, "mkfifo") or not os.path.isdir("/proc/self/fd"):
-        pytest.skip("an advancing counter needs named pipes (os.mkfifo) and /proc/self/fd (Linux)")
-    d = _domain(tmp_path / "powercap", "intel-rapl:0", "package-0", None, TOP)
-    fifo = d / "energy_uj"
-    os.mkfifo(fifo)
-    values = [TOP - 40_000, 60_000, 1_000_000, 1_250_000]  # (before, after) per batch size
-    stop = threading.Event()
-    target = os.path.realpath(fifo)
+class _Burning(torch.nn.Module):
+    """The measured model, and the "hardware": every forward pass adds ``per_pass`` microjoules to
+    the package counter file, wrapping at its ``max_energy_range_uj``, as RAPL's counter does."""
 
-    def read_by_the_meter() -> bool:  # is the pipe still open by this process (the meter)?
-        for fd in os.listdir("/proc/self/fd"):
-            with contextlib.suppress(OSError):
-                if os.readlink(f"/proc/self/fd/{fd}") == target:
-                    return True
-        return False
+    def __init__(self, counter: Path, per_pass: int) -> None:
+        super().__init__()
+        self.inner, self.counter, self.per_pass = _mlp(), counter, per_pass
+        self.passes = 0
 
-    def feed() -> None:
-        for value in values:
-            with open(fifo, "w") as fh:  # blocks until the meter opens it to read
-                fh.write(f"{value}\n")
-            while read_by_the_meter() and not stop.is_set():  # one value per read, no more
-                time.sleep(0.001)
-            if stop.is_set():
-                return
-
-    thread = threading.Thread(target=feed, daemon=True)
-    thread.start()
-    yield tmp_path / "powercap", values
-    stop.set()
-    thread.join(timeout=0.1)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        value = int(self.counter.read_text())
+        self.counter.write_text(f"{(value + self.per_pass) % TOP}\n")
+        self.passes += 1
+        out: torch.Tensor = self.inner(x)
+        return out
 
 
-def test_energy_per_1000_samples_from_advancing_counters(advancing_counter: tuple[Path, list[int]]) -> None:
-    root, (b1, a1, b2, a2) = advancing_counter
-    settings = MeasureSettings(("energy",), (1, 4), warmup_batches=0, powercap_root=str(root))
-    m = measure_model(_mlp(), _samples(), settings, device=torch.device("cpu"))
+def test_energy_per_1000_samples_from_counters_that_advance_and_wrap(tmp_path: Path) -> None:
+    # 50 timed passes per batch size, 1,000 uJ each; the counter starts 10,000 uJ below the top,
+    # so it wraps during the first batch size's passes.
+    d = _domain(tmp_path / "powercap", "intel-rapl:0", "package-0", TOP - 10_000, TOP)
+    model = _Burning(d / "energy_uj", per_pass=1_000)
+    settings = MeasureSettings(("energy",), (1, 4), warmup_batches=0, powercap_root=str(tmp_path / "powercap"))
+    m = measure_model(model, _samples(), settings, device=torch.device("cpu"))
     timed = settings.timed_batches
-    first = (a1 + TOP - b1) / 1e6  # the counter wrapped during the first batch size's batches
-    second = (a2 - b2) / 1e6
-    assert m["energy_j_per_1000"] == pytest.approx(first / (1 * timed) * 1000)
+    assert model.passes == 2 * timed  # only the timed passes ran between the readings
+    assert int((d / "energy_uj").read_text()) < TOP - 10_000  # it did wrap
+    joules = timed * 1_000 / 1e6  # per batch size
+    assert m["energy_j_per_1000"] == pytest.approx(joules / (1 * timed) * 1000)  # 1 J per 1000
     assert [r["energy_j_per_1000"] for r in m["by_batch_size"]] == pytest.approx(
-        [first / (1 * timed) * 1000, second / (4 * timed) * 1000])
+        [joules / (1 * timed) * 1000, joules / (4 * timed) * 1000])
     assert m["methods"]["energy"] == "Intel RAPL (Linux powercap): package-0"
 
 

@@ -12,22 +12,12 @@ from typing import Any
 import numpy as np
 import pytest
 from PIL import Image
-from torchrack.contracts import load_schema, validate
+from torchrack.contracts import validate
 
 from ._cli import torchrack
 
 #: The shared contracts a test here relies on (docs/transfer.md): ``data.workers`` and
 #: ``data.stream`` in experiment configs, ``wraps`` and ``data_sha256`` in run records.
-_DATA_KEYS = load_schema("experiment-config")["properties"]["data"]["properties"]
-_COMPONENT_KEYS = load_schema("run-record")["properties"]["components"]["items"]["properties"]
-needs_data_keys = pytest.mark.skipif(
-    "workers" not in _DATA_KEYS or "stream" not in _DATA_KEYS,
-    reason="the installed experiment-config schema does not declare data.workers and data.stream",
-)
-needs_record_keys = pytest.mark.skipif(
-    "wraps" not in _COMPONENT_KEYS or "data_sha256" not in _COMPONENT_KEYS,
-    reason="the installed run-record schema does not declare components[].wraps and data_sha256",
-)
 
 CONFIG = """\
 schema_version = 1
@@ -88,7 +78,6 @@ def record(cwd: Path, ref: str = "latest", env: dict[str, str] | None = None) ->
 
 
 @pytest.mark.slow
-@needs_data_keys
 def test_streamed_batches_equal_the_in_memory_ones_at_any_worker_count(tmp_path: Path) -> None:
     root = image_folder(tmp_path / "images")
     exp = config(tmp_path, root)
@@ -117,7 +106,6 @@ def torchrack_train_step_end(run, epoch, step, loss):
 
 
 @pytest.mark.slow
-@needs_data_keys
 def test_a_streamed_run_killed_mid_epoch_resumes_to_the_same_metrics(tmp_path: Path) -> None:
     site = tmp_path / "site"
     (site / "stream_killer").mkdir(parents=True)
@@ -183,7 +171,6 @@ def test_the_lock_pins_the_folder_content_and_the_wrapped_libraries(tmp_path: Pa
 
 
 @pytest.mark.slow
-@needs_record_keys
 def test_the_record_names_the_folder_hash_and_the_wrapped_libraries(tmp_path: Path) -> None:
     root = image_folder(tmp_path / "images", per_class=6)
     proc = torchrack("run", str(config(tmp_path, root, epochs=1)), cwd=tmp_path)
@@ -308,9 +295,8 @@ def test_a_tiny_hf_model_trains_an_epoch_on_an_image_folder(tmp_path: Path, kind
     rec = record(tmp_path)
     assert rec["status"] == "completed" and validate("run-record", rec) == []
     assert rec["resolved_config"]["model"]["head"]["params"]["in_features"] == 16  # "auto", bound
-    if "wraps" in _COMPONENT_KEYS:
-        recorded = next(c for c in rec["components"] if c["role"] == "model.backbone")
-        assert recorded["wraps"]["transformers"] == version("transformers")
+    recorded = next(c for c in rec["components"] if c["role"] == "model.backbone")
+    assert recorded["wraps"]["transformers"] == version("transformers")
 
 
 @pytest.mark.parametrize("change,needle", [
