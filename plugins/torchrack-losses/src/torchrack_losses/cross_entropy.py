@@ -28,6 +28,11 @@ class CrossEntropyLoss(nn.Module):
         self.weight = None if weight is None else [float(w) for w in weight]
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if (self.weight is None and targets.dtype == torch.int64 and targets.dim() == 1
+                and logits.dim() == 2 and targets.shape[0] == logits.shape[0]):
+            # the common case (hard int64 targets, no class weights), once per training step:
+            # the same call as below without the general checks
+            return F.cross_entropy(logits, targets, label_smoothing=self.label_smoothing)
         who = "cross_entropy loss"
         soft = is_soft(logits, targets, who)
         w = class_vector(self.weight, logits, who, "weight")
