@@ -120,3 +120,12 @@ def test_results_of_a_sweep_that_is_not_there(tmp_path: Path) -> None:
     assert proc.returncode == 1 and "--resume 3: no run store at" in proc.stderr
     proc = torchrack("sweep", cwd=tmp_path)
     assert proc.returncode == 1 and "give a sweep file (torchrack sweep SWEEP.toml) or --resume ID" in proc.stderr
+
+
+def test_set_reaches_the_sweep_table_and_a_bad_value_there_is_one_plain_error(tmp_path: Path) -> None:
+    path = sweep_file(tmp_path, '[sweep]\nobjective = "accuracy"\n[sweep.space]\n"optimizer.params.lr" = [0.1]\n')
+    bad = torchrack("sweep", str(path), "--set", "sweep.method=bayes", cwd=tmp_path)
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert "/sweep/method: expected one of 'grid', 'random', 'optuna', found 'bayes'" in bad.stderr
+    assert "unknown key 'sweep'" not in bad.stderr  # not passed on to every trial's config
+    assert not (tmp_path / ".torchrack").exists()

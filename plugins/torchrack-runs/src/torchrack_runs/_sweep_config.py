@@ -2,7 +2,8 @@
 
 A sweep file is an experiment config plus a ``[sweep]`` table; the config is inline, or comes
 from ``base = "path.toml"`` (relative to the sweep file) with the file's own tables merged over
-it. ``--set`` overrides apply to that config, so to every trial. ``[sweep.space]`` maps dotted
+it. ``--set`` overrides apply to that config, so to every trial (``sweep.*`` keys to the
+``[sweep]`` table itself: ``--set sweep.trials=4``). ``[sweep.space]`` maps dotted
 config keys (the keys ``--set`` takes) to the values they take: a list, or for ``random`` and
 ``optuna`` a range ``{ low, high, log, step }``.
 
@@ -381,7 +382,9 @@ def load_sweep(path: str | Path, overrides: Sequence[str] = ()) -> SweepSpec:
         base_data, _ = _parse_file(base_path)
         base_data.pop("sweep", None)
         data = _merge(base_data, data)
-    config, _ = apply_all(data, overrides, str(path))
+    # --set reaches the sweep table too (`--set sweep.trials=4`); every other key is the trials'.
+    config, _ = apply_all({**data, "sweep": table}, overrides, str(path))
+    table = config.pop("sweep")
     return _spec(str(path), config, table, origin)
 
 
