@@ -48,7 +48,7 @@ def test_kind_spellings(reg: Registry, kind: str) -> None:
 
 
 def test_unknown_kind(reg: Registry) -> None:
-    with pytest.raises(TorchrackError, match="unknown kind 'lossy'; expected one of: dataset"):
+    with pytest.raises(TorchrackError, match=r"unknown kind 'lossy' \(did you mean 'loss'\?\); expected one of: dataset"):
         reg.resolve("lossy", "focal")
 
 

@@ -274,3 +274,12 @@ def test_dist_is_documented_and_not_a_default_session(noxfile: ModuleType) -> No
     assert "dist" not in nox.options.sessions
     assert "dist" in (noxfile.__doc__ or "").split("\n\n", 1)[0]
     assert callable(noxfile.dist)
+
+
+@pytest.mark.parametrize(("typo", "meant"), [("adaptor", "adapter"), ("calibrater", "calibrator"), ("optimiser", "optimizer")])
+def test_a_misspelt_kind_gets_a_did_you_mean(tmp_path: Path, typo: str, meant: str) -> None:
+    from torchrack.authoring import ScaffoldError, new_plugin
+
+    with pytest.raises(ScaffoldError, match=rf"unknown kind '{typo}' \(did you mean '{meant}'\?\)"):
+        new_plugin("acme", typo, tmp_path)
+    assert list(tmp_path.iterdir()) == []

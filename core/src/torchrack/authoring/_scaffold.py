@@ -82,7 +82,11 @@ def _class_name(component: str) -> str:
 def _kind(kind: str) -> str:
     norm = normalize_kind(kind)
     if norm is None:
-        raise ScaffoldError(f"unknown kind {kind!r}; expected one of: {', '.join(KINDS)}")
+        import difflib
+
+        close = difflib.get_close_matches(str(kind), list(KINDS), n=1)
+        mean = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ScaffoldError(f"unknown kind {kind!r}{mean}; expected one of: {', '.join(KINDS)}")
     return norm
 
 

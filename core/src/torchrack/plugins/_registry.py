@@ -157,7 +157,11 @@ class Registry:
     def _kind(kind: str) -> str:
         norm = normalize_kind(kind)
         if norm is None:
-            raise TorchrackError(f"unknown kind {kind!r}; expected one of: {', '.join(KINDS)}")
+            import difflib
+
+            close = difflib.get_close_matches(str(kind), list(KINDS), n=1)
+            mean = f" (did you mean {close[0]!r}?)" if close else ""
+            raise TorchrackError(f"unknown kind {kind!r}{mean}; expected one of: {', '.join(KINDS)}")
         return norm
 
     def _unusable_providers(self, kind: str, name: str) -> list[str]:
