@@ -45,3 +45,12 @@ _ALIASES["augment"] = "augmentation"
 def normalize_kind(text: str) -> str | None:
     """Return the canonical kind for ``text`` (singular, plural or group name), or None."""
     return _ALIASES.get(text.strip().lower())
+
+
+def unknown_kind(text: str) -> str:
+    """The message for a kind :func:`normalize_kind` does not know: a did-you-mean, the kinds."""
+    import difflib
+
+    close = difflib.get_close_matches(str(text), list(KINDS), n=1)
+    mean = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown kind {text!r}{mean}; expected one of: {', '.join(KINDS)}"

@@ -29,7 +29,7 @@ from importlib import resources
 from pathlib import Path
 
 from torchrack._errors import TorchrackError
-from torchrack._kinds import GROUPS, KINDS, normalize_kind
+from torchrack._kinds import GROUPS, normalize_kind, unknown_kind
 
 #: kind -> default component name and class name.
 DEFAULT_COMPONENT: dict[str, tuple[str, str]] = {
@@ -82,11 +82,7 @@ def _class_name(component: str) -> str:
 def _kind(kind: str) -> str:
     norm = normalize_kind(kind)
     if norm is None:
-        import difflib
-
-        close = difflib.get_close_matches(str(kind), list(KINDS), n=1)
-        mean = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ScaffoldError(f"unknown kind {kind!r}{mean}; expected one of: {', '.join(KINDS)}")
+        raise ScaffoldError(unknown_kind(kind))
     return norm
 
 

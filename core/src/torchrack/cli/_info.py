@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from torchrack._errors import TorchrackError
-from torchrack._kinds import KINDS, normalize_kind
+from torchrack._kinds import normalize_kind, unknown_kind
 from torchrack.cli.output import print_json
 from torchrack.plugins._registry import Registry
 from torchrack.plugins._trust import canonical_dist
@@ -59,11 +59,7 @@ def _component_json(plugin: PluginInfo, ep: Any) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     kind = normalize_kind(args.kind) if args.kind else None
     if args.kind and kind is None:
-        import difflib
-
-        close = difflib.get_close_matches(str(args.kind), list(KINDS), n=1)
-        mean = f" (did you mean {close[0]!r}?)" if close else ""
-        raise TorchrackError(f"unknown kind {args.kind!r}{mean}; expected one of: {', '.join(KINDS)}")
+        raise TorchrackError(unknown_kind(args.kind))
     reg = Registry.discover()
     found = _matches(reg, args.name, kind)
     plugin_only = reg.plugin(args.name) if not found else None

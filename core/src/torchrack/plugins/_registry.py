@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from torchrack._errors import TorchrackDeprecationWarning, TorchrackError
-from torchrack._kinds import COMMANDS_GROUP, GROUPS, HOOKS_GROUP, KINDS, normalize_kind
+from torchrack._kinds import COMMANDS_GROUP, GROUPS, HOOKS_GROUP, KINDS, normalize_kind, unknown_kind
 from torchrack.plugins._discovery import EntryPointFact, scan
 from torchrack.plugins._loader import (
     EntryPointImportError,
@@ -157,11 +157,7 @@ class Registry:
     def _kind(kind: str) -> str:
         norm = normalize_kind(kind)
         if norm is None:
-            import difflib
-
-            close = difflib.get_close_matches(str(kind), list(KINDS), n=1)
-            mean = f" (did you mean {close[0]!r}?)" if close else ""
-            raise TorchrackError(f"unknown kind {kind!r}{mean}; expected one of: {', '.join(KINDS)}")
+            raise TorchrackError(unknown_kind(kind))
         return norm
 
     def _unusable_providers(self, kind: str, name: str) -> list[str]:
