@@ -309,7 +309,6 @@ def train_epoch(
     try:
         if accumulate == 1:
             backward_step = acc.backward_step
-            isfinite = math.isfinite
             for step in range(steps):
                 loss, idx, n = micro(step)
                 zero_grad(set_to_none=True)
@@ -319,14 +318,9 @@ def train_epoch(
                 if n:  # an empty shard (last batch smaller than the world) still joins the collectives
                     seen += n
                     if read:
-                        if pending is not None:  # the previous step's loss, read now (inline: hot)
-                            value = float(pending[1])
-                            if check_finite and not (isfinite(value) and (pending[2] is None or isfinite(float(pending[2])))):
-                                flush(pending)  # raises, naming the loss or the gradient norm
-                            summed += value * pending[3]
-                            if on_step is not None:
-                                on_step(pending[0], value)
-                        pending = (step, loss.detach(), optimizer.last_norm if norm_of else None, n)
+                        if pending is not None:
+                            flush(pending)
+                        pending = (step, loss.detach(), norm_of() if norm_of else None, n)
                     else:
                         loss_sum.add_(loss.detach(), alpha=n)
         else:
