@@ -47,8 +47,8 @@ class StoreLockedError(StoreError):
     """Another process held the store's write lock for longer than the busy timeout."""
 
 
-class RunNotFoundError(TorchrackError, LookupError):
-    """No run answers to a reference; the message names the store and its latest run ids."""
+class RecordNotFoundError(TorchrackError, LookupError):
+    """No record of the store answers to ``ref`` (a run, a sweep); the message says which."""
 
     def __init__(self, message: str, ref: str, path: Path) -> None:
         super().__init__(message)
@@ -57,6 +57,10 @@ class RunNotFoundError(TorchrackError, LookupError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+class RunNotFoundError(RecordNotFoundError):
+    """No run answers to a reference; the message names the store and its latest run ids."""
 
 
 class RunInUseError(TorchrackError):

@@ -26,6 +26,7 @@ from torchrack import TorchrackError
 from torchrack_runs._connection import Database
 from torchrack_runs._procs import hostname, pid_alive, process_start
 from torchrack_runs._records import INT_MAX, RUN_ID, check_int, loads, to_json
+from torchrack_runs._store_errors import RecordNotFoundError
 
 __all__ = [
     "SWEEP_STATUSES",
@@ -43,16 +44,8 @@ TRIAL_STATUSES = ("pending", "running", "completed", "failed", "pruned", "interr
 TRIAL_FIELDS = frozenset({"status", "run_id", "objective", "error", "started_at", "ended_at"})
 
 
-class SweepNotFoundError(TorchrackError, LookupError):
+class SweepNotFoundError(RecordNotFoundError):
     """No sweep answers to a reference; the message names the store and its latest sweep ids."""
-
-    def __init__(self, message: str, ref: str, path: Path) -> None:
-        super().__init__(message)
-        self.ref = ref
-        self.path = path
-
-    def __str__(self) -> str:
-        return str(self.args[0])
 
 
 class SweepInUseError(TorchrackError):
