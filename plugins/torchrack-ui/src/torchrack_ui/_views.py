@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from torchrack.plugins import canonical_dist
 from torchrack_runs import redact
+from torchrack_runs.cli._runs import flatten  # the same keys as `runs show` and `runs compare`
 
 from torchrack_ui._data import RunEntry, is_number
 
@@ -372,20 +373,6 @@ def component_verdicts(components: Sequence[Mapping[str, Any]],
 
 
 # -- compare ---------------------------------------------------------------------------------------
-
-
-def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
-    """``{"a": {"b": [{"c": 1}]}}`` -> ``{"a.b[0].c": 1}``; empty containers stay as leaves."""
-    out: dict[str, Any] = {}
-    if isinstance(obj, Mapping) and obj:
-        for key, value in obj.items():
-            out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
-    elif isinstance(obj, list) and obj:
-        for i, value in enumerate(obj):
-            out.update(flatten(value, f"{prefix}[{i}]"))
-    else:
-        out[prefix] = obj
-    return out
 
 
 def _component_facts(components: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
