@@ -166,7 +166,10 @@ def measure(n: int, repeats: int, py: str = sys.executable) -> dict[str, object]
         past = time.time() - 60
         os.utime(cwd, (past, past))
         cache = Path(tmp) / "cache"
-        base = {k: v for k, v in os.environ.items() if not k.startswith("TORCHRACK_")}
+        # Bytecode is written as a pip-installed environment has it (a PYTHONDONTWRITEBYTECODE
+        # shell would otherwise time the compiling of every torchrack module on each start).
+        base = {k: v for k, v in os.environ.items()
+            if not k.startswith("TORCHRACK_") and k != "PYTHONDONTWRITEBYTECODE"}
         base["PYTHONPATH"] = str(root) + os.pathsep + base.get("PYTHONPATH", "")
         base["TORCHRACK_CACHE_DIR"] = str(cache)
         no_cache = dict(base, TORCHRACK_NO_CACHE="1")

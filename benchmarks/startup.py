@@ -46,7 +46,10 @@ def _time(argv: list[str], env: dict[str, str], cwd: Path) -> float:
 
 
 def _env(cache: Path, threads: int | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TORCHRACK_")}
+    # Bytecode is written as a pip-installed environment has it (a PYTHONDONTWRITEBYTECODE
+    # shell would otherwise time the compiling of every torchrack module on each start).
+    env = {k: v for k, v in os.environ.items()
+            if not k.startswith("TORCHRACK_") and k != "PYTHONDONTWRITEBYTECODE"}
     env["TORCHRACK_CACHE_DIR"] = str(cache)
     if threads is not None:
         env["OMP_NUM_THREADS"] = str(threads)
