@@ -22,8 +22,10 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from torchrack.contracts import _fast, _metaschema
+from torchrack.contracts._compiled import Unsupported, compile_schema
 from torchrack.contracts._schemas import (
     SCHEMA_FILES,
+    _compiled,
     _fast_registry,
     _metaschema_validator,
     _pointer,
@@ -339,6 +341,124 @@ def test_fast_check_agrees_with_jsonschema_on_each_contract(name: str, data: st.
     instance = data.draw(instances(EXAMPLES[name]))
     fast = fast_valid(load_schema(name), instance, _fast_registry())
     _agrees(fast, list(_validator(name).iter_errors(instance)))
+
+
+class _Str(str):
+    """A str subclass: jsonschema's type checks take it as a string, the compiled checks refuse."""
+
+
+@pytest.mark.parametrize("name", sorted(SCHEMA_FILES))
+@PROPS
+@given(data=st.data())
+def test_compiled_check_agrees_with_jsonschema_on_each_contract(name: str, data: st.DataObject) -> None:
+    """The compiled contract (torchrack.contracts._compiled) is sound as the interpreter is: on
+    plain JSON it decides exactly as jsonschema; on anything else it may only say False/None."""
+    check = _compiled(name)
+    assert check is not None, f"{name} is no longer compiled (a keyword the compiler lacks?)"
+    instance = data.draw(instances(EXAMPLES[name]))
+    errors = list(_validator(name).iter_errors(instance))
+    verdict = check(instance)
+    _agrees(verdict, errors)
+    # The interpreter, where it decides, never disagrees with the compiled check.
+    fast = fast_valid(load_schema(name), instance, _fast_registry())
+    if verdict is not None and fast is not None:
+        assert verdict == fast
+
+
+@pytest.mark.parametrize(
+    ("name", "instance"),
+    [(name, example) for name in sorted(SCHEMA_FILES) for example in EXAMPLES[name][:1]],
+)
+def test_compiled_check_refuses_what_is_not_plain_json(name: str, instance: Any) -> None:
+    """Soundness beyond JSON: str subclasses, tuples, non-finite floats, non-string keys and
+    cycles never come out True; valid plain JSON does."""
+    check = _compiled(name)
+    assert check is not None and check(instance) is True
+    for path in _paths(instance)[1:]:
+        leaf = _get(instance, path)
+        for odd in ([_Str(leaf)] if type(leaf) is str else []) + (
+            [tuple(leaf)] if type(leaf) is list else []
+        ) + ([float("inf"), float("nan")] if type(leaf) in (int, float) else []):
+            bent = copy.deepcopy(instance)
+            parent = _get(bent, path[:-1])
+            parent[path[-1]] = odd
+            assert check(bent) is not True or not list(_validator(name).iter_errors(bent)), (
+                name, path, odd)
+    if type(instance) is dict:
+        keyed = dict(instance)
+        keyed[1] = "x"  # type: ignore[index]
+        assert check(keyed) is not True
+        cyclic = copy.deepcopy(instance)
+        cyclic["self"] = cyclic
+        assert check(cyclic) is not True
+
+
+def test_compiled_check_refuses_subclasses_where_jsonschema_looks() -> None:
+    check = compile_schema({"type": "string", "pattern": "^a"}, {})
+    assert check("abc") is True and check(_Str("abc")) is False and check(_Str("xyz")) is False
+
+
+def test_contracts_validate_through_the_compiled_check_without_jsonschema() -> None:
+    """A cold scan's manifests and a config are validated by the compiled checks alone."""
+    code = (
+        "import json, sys\n"
+        "from pathlib import Path\n"
+        "from torchrack.contracts._schemas import validate\n"
+        f"for p in {[str(p) for p in MANIFEST_PATHS]!r}:\n"
+        "    assert validate('manifest', json.loads(Path(p).read_text())) == []\n"
+        "assert 'jsonschema' not in sys.modules\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "object", "patternProperties": {"^a": {}}},
+        {"not": {"type": "string"}},
+        {"$ref": "https://example.com/elsewhere"},
+        {"type": "custom"},
+        {"minimum": float("nan")},
+        {"pattern": "("},
+        {"properties": {"a": {"$id": "urn:other"}}},
+        {"$schema": "http://json-schema.org/draft-07/schema#"},
+    ],
+)
+def test_compiler_leaves_what_it_does_not_translate_to_the_interpreter(schema: Any) -> None:
+    with pytest.raises(Unsupported):
+        compile_schema(schema, {})
+
+
+@pytest.mark.parametrize(
+    ("schema", "instance", "expected"),
+    [
+        ({"type": "integer"}, 1.0, True),
+        ({"type": "integer"}, True, False),
+        ({"const": 1}, 1.0, True),
+        ({"const": 1}, True, False),
+        ({"enum": ["a", "b"]}, "b", True),
+        ({"enum": ["a", 1]}, 1.0, True),
+        ({"enum": ["a"]}, ["a"], False),
+        ({"type": "array", "uniqueItems": True}, ["a", "a"], False),
+        ({"type": "array", "uniqueItems": True}, [1, True], None),  # jsonschema's own rule
+        ({"type": "array", "uniqueItems": True}, [1, 1.0], False),
+        ({"type": "array", "uniqueItems": True}, [0, 1, 2.5], True),
+        ({"type": "object", "additionalProperties": False, "properties": {"a": {}}}, {"a": 1, "b": 2}, False),
+        ({"type": "object", "required": ["a"]}, {}, False),
+        ({"propertyNames": {"pattern": "^[a-z]+$"}}, {"A": 1}, False),
+        ({"anyOf": [{"type": "string"}, {"minimum": 3}]}, 2, False),
+        ({"exclusiveMinimum": 0}, 0, False),
+        ({"maxLength": 2}, "\U0001f600\U0001f600", True),  # code points, as jsonschema counts
+        ({"minProperties": 1}, {}, False),
+        ({"minimum": 0}, "not a number", True),
+    ],
+)
+def test_compiled_check_semantics(schema: Any, instance: Any, expected: bool | None) -> None:
+    assert compile_schema(schema, {})(instance) is expected
+    if expected is not None:
+        assert (not list(jsonschema.Draft202012Validator(schema).iter_errors(instance))) is expected
 
 
 @pytest.mark.parametrize("key", sorted(PARAMS_SCHEMAS))

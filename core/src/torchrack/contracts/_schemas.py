@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,9 +114,31 @@ def _pointer(path: Any) -> str:
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
 
 
+@functools.cache
+def _compiled(name: str) -> Callable[[Any], bool | None] | None:
+    """Schema ``name`` compiled into a Python validity check (None: it cannot be compiled)."""
+    from torchrack.contracts._compiled import Unsupported, compile_schema
+
+    try:
+        return compile_schema(load_schema(name), _fast_registry())
+    except Unsupported:
+        return None
+
+
+def is_valid(name: str, instance: Any) -> bool | None:
+    """Whether ``instance`` is valid against schema ``name`` as jsonschema finds it, decided
+    without jsonschema: True, False, or None (undecided). The compiled check answers first; where
+    it is undecided, :mod:`._fast` interprets the schema."""
+    check = _compiled(name)
+    verdict = check(instance) if check is not None else None
+    if verdict is None:
+        verdict = _fast.is_valid(load_schema(name), instance, _fast_registry())
+    return verdict
+
+
 def validate(name: str, instance: Any) -> list[SchemaProblem]:
     """Validate ``instance`` against schema ``name``; return every problem (empty when valid)."""
-    if _fast.is_valid(load_schema(name), instance, _fast_registry()) is True:
+    if is_valid(name, instance) is True:
         return []
     validator = _validator(name)
     problems = []

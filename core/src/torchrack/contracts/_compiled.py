@@ -1,0 +1,274 @@
+"""The published contract schemas compiled into plain Python validity checks.
+
+:mod:`torchrack.contracts._fast` interprets a schema for every instance: each schema object is a
+dictionary walk, each keyword a lookup and a call. A cold plugin scan validates every installed
+manifest against the same manifest schema, so here each contract schema is translated once per
+process into Python source, one function per schema object, with its constants (enum sets,
+compiled patterns, property names) bound at generation time. Only a few keywords occur in the
+contracts, and only those are compiled; a schema using anything else is not compiled at all
+(:class:`Unsupported`), and :mod:`._fast` and jsonschema take it as before.
+
+The answer has the same meaning as :func:`torchrack.contracts._fast.is_valid`'s, and the same rule,
+soundness first: ``True`` only when jsonschema certainly finds no error and raises nothing. Every
+function first refuses (``False``) any value that is not exactly a JSON type (a ``str`` subclass,
+a tuple, a NaN or infinite float, a dict with a non-string key), where jsonschema's own type
+checks or comparisons might judge otherwise; callers take only ``True`` and let jsonschema report
+everything else, with its usual pointers and messages.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from torchrack.contracts._fast import DRAFT_2020_12, _equal, _Undecided
+
+__all__ = ["Unsupported", "compile_schema"]
+
+#: Annotations and containers that assert nothing (``format`` included: the contracts are
+#: validated without a format checker, as in :mod:`._fast`).
+_ANNOTATIONS = frozenset({
+    "title", "description", "default", "examples", "$comment", "$schema", "$id", "deprecated",
+    "readOnly", "writeOnly", "format", "$defs", "definitions",
+})
+
+#: JSON Schema type name -> the condition on ``t`` (the exact type) and ``x`` (the value).
+_TYPE_TESTS = {
+    "object": "t is dict",
+    "array": "t is list",
+    "string": "t is str",
+    "boolean": "t is bool",
+    "null": "x is None",
+    "number": "(t is int or t is float)",
+    "integer": "(t is int or (t is float and x.is_integer()))",
+}
+
+
+class Unsupported(Exception):
+    """The schema uses something this compiler does not translate; it is left uncompiled."""
+
+
+def _count(key: str, v: Any) -> int:
+    if type(v) is not int or v < 0:
+        raise Unsupported(f"{key} = {v!r}")
+    return v
+
+
+def _bound(key: str, v: Any) -> int | float:
+    if type(v) not in (int, float) or not math.isfinite(v):
+        raise Unsupported(f"{key} = {v!r}")
+    return v  # type: ignore[no-any-return]
+
+
+class _Generator:
+    def __init__(self, registry: Mapping[str, Any]) -> None:
+        self.registry = registry
+        self.names: dict[int, str] = {}  # id(schema object) -> its function's name
+        self.keep: list[Any] = []  # the schema objects named, kept alive while ids are in use
+        self.consts: dict[str, Any] = {}
+        self.chunks: list[str] = []
+        #: The one type the instance of the schema object being generated is known to have once
+        #: its type test passed (its keywords' type guards are then dropped), or None.
+        self.known: str | None = None
+
+    def const(self, value: Any) -> str:
+        name = f"_c{len(self.consts)}"
+        self.consts[name] = value
+        return name
+
+    def resolve(self, ref: Any, root: Any) -> tuple[Any, Any]:
+        if type(ref) is not str:
+            raise Unsupported(f"$ref {ref!r}")
+        uri, _, fragment = ref.partition("#")
+        doc = self.registry.get(uri) if uri else root
+        if doc is None or (fragment and (not fragment.startswith("/") or "%" in fragment)):
+            raise Unsupported(f"$ref {ref!r}")
+        node = doc
+        for raw in fragment[1:].split("/") if fragment else []:
+            part = raw.replace("~1", "/").replace("~0", "~")
+            if type(node) is not dict or part not in node:
+                raise Unsupported(f"$ref {ref!r}")
+            node = node[part]
+            if type(node) is dict and "$id" in node:
+                raise Unsupported(f"$ref {ref!r} enters an embedded resource")
+        return node, doc
+
+    def function(self, schema: Any, root: Any) -> str:
+        """The name of the function checking ``schema`` (generated on first use)."""
+        if schema is True or schema is False:
+            return "_always" if schema else "_never"
+        if type(schema) is not dict:
+            raise Unsupported(f"schema {schema!r}")
+        key = id(schema)
+        if key in self.names:
+            return self.names[key]
+        name = self.names[key] = f"_v{len(self.names)}"
+        self.keep.append(schema)
+        if "$schema" in schema and schema["$schema"] != DRAFT_2020_12:
+            raise Unsupported(f"$schema {schema['$schema']!r}")
+        if "$id" in schema and (schema is not root or self.registry.get(schema["$id"]) is not root):
+            raise Unsupported("an embedded $id")
+        types = schema.get("type")
+        names = [types] if type(types) is str else types
+        if names is not None and (
+            type(names) is not list or not names or any(n not in _TYPE_TESTS for n in names)
+        ):
+            raise Unsupported(f"type {types!r}")
+        outer = self.known
+        self.known = names[0] if names is not None and len(names) == 1 else None
+        body: list[str] = []
+        obj: list[str] = []  # statements run only when x is a dict
+        for kw, v in schema.items():
+            if type(kw) is not str:
+                raise Unsupported(f"keyword {kw!r}")
+            if kw in _ANNOTATIONS or kw.startswith("x-") or kw == "type":
+                continue
+            self.keyword(kw, v, schema, root, body, obj)
+        lines = [f"def {name}(x):", "    t = type(x)"]
+        if names is None:
+            lines.append("    if t not in _JSON or (t is float and not _isfinite(x)): return False")
+        else:  # exact types only: a subclass, a tuple or any other value fails the test
+            lines.append(f"    if not ({' or '.join(_TYPE_TESTS[n] for n in names)}): return False")
+            if "number" in names or "integer" in names:
+                lines.append("    if t is float and not _isfinite(x): return False")
+        if obj:
+            indent = "    "
+            if self.known != "object":
+                lines.append("    if t is dict:")
+                indent = "        "
+            lines += [indent + "for k in x:", indent + "    if type(k) is not str: return False"]
+            lines += [indent + s for s in obj]
+        lines += ["    " + s for s in body]
+        lines.append("    return True")
+        self.chunks.append("\n".join(lines))
+        self.known = outer  # the enclosing schema object's keywords continue
+        return name
+
+    def guard(self, kind: str) -> str:
+        """The condition prefix that limits a keyword to instances of ``kind``."""
+        return "" if self.known == kind else {"string": "t is str and ", "array": "t is list and "}[kind]
+
+    def keyword(self, kw: str, v: Any, schema: dict[str, Any], root: Any, body: list[str],
+                obj: list[str]) -> None:
+        if kw == "enum":
+            if type(v) is not list:
+                raise Unsupported("enum")
+            if v and all(type(e) is str for e in v):
+                body.append(f"if not (t is str and x in {self.const(frozenset(v))}): return False")
+            else:
+                body.append(f"if not any(_equal(x, e) for e in {self.const(list(v))}): return False")
+        elif kw == "const":
+            body.append(f"if not _equal(x, {self.const(v)}): return False")
+        elif kw == "pattern":
+            if type(v) is not str:
+                raise Unsupported("pattern")
+            try:
+                compiled = re.compile(v)
+            except (re.error, OverflowError, RecursionError, ValueError) as exc:
+                raise Unsupported(f"pattern {v!r}") from exc
+            body.append(f"if {self.guard('string')}{self.const(compiled)}.search(x) is None: return False")
+        elif kw in ("minLength", "maxLength"):
+            op = "<" if kw == "minLength" else ">"
+            body.append(f"if {self.guard('string')}len(x) {op} {_count(kw, v)}: return False")
+        elif kw in ("minItems", "maxItems"):
+            op = "<" if kw == "minItems" else ">"
+            body.append(f"if {self.guard('array')}len(x) {op} {_count(kw, v)}: return False")
+        elif kw in ("minProperties", "maxProperties"):
+            op = "<" if kw == "minProperties" else ">"
+            obj.append(f"if len(x) {op} {_count(kw, v)}: return False")
+        elif kw in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+            op = {"minimum": "<", "maximum": ">", "exclusiveMinimum": "<=", "exclusiveMaximum": ">="}[kw]
+            body.append(f"if (t is int or t is float) and x {op} {_bound(kw, v)!r}: return False")
+        elif kw == "required":
+            if type(v) is not list or not all(type(r) is str for r in v):
+                raise Unsupported("required")
+            if v:
+                obj.append(f"if not all(r in x for r in {self.const(tuple(v))}): return False")
+        elif kw == "properties":
+            if type(v) is not dict:
+                raise Unsupported("properties")
+            for prop, sub in v.items():
+                fn = self.function(sub, root)
+                if fn != "_always":
+                    c = self.const(prop)
+                    obj.append(f"if {c} in x and not {fn}(x[{c}]): return False")
+        elif kw == "additionalProperties":
+            if "patternProperties" in schema:
+                raise Unsupported("additionalProperties with patternProperties")
+            props = schema.get("properties", {})
+            if type(props) is not dict:
+                raise Unsupported("properties")
+            known = self.const(frozenset(props))
+            fn = self.function(v, root)
+            if fn == "_never":
+                obj.append(f"if not {known}.issuperset(x): return False")
+            elif fn != "_always":
+                obj.append("for k, e in x.items():")
+                obj.append(f"    if k not in {known} and not {fn}(e): return False")
+        elif kw == "propertyNames":
+            fn = self.function(v, root)
+            if fn != "_always":
+                obj.append("for k in x:")
+                obj.append(f"    if not {fn}(k): return False")
+        elif kw == "items":
+            if "prefixItems" in schema:
+                raise Unsupported("items with prefixItems")
+            fn = self.function(v, root)
+            if fn != "_always":
+                body.append(f"if {self.guard('array')}not all({fn}(e) for e in x): return False")
+        elif kw == "uniqueItems":
+            if type(v) is not bool:
+                raise Unsupported("uniqueItems")
+            if v:
+                body.append(f"if {self.guard('array')}not _unique(x): return False")
+        elif kw in ("anyOf", "allOf"):
+            if type(v) is not list or not v:
+                raise Unsupported(kw)
+            fns = [self.function(sub, root) for sub in v]
+            joined = (" or " if kw == "anyOf" else " and ").join(f"{fn}(x)" for fn in fns)
+            body.append(f"if not ({joined}): return False")
+        elif kw == "$ref":
+            target, doc = self.resolve(v, root)
+            body.append(f"if not {self.function(target, doc)}(x): return False")
+        else:
+            raise Unsupported(f"keyword {kw!r}")
+
+
+def _unique(items: list[Any]) -> bool:
+    """uniqueItems, decided only where it is plain: all strings (compared exactly, as jsonschema
+    does) or all finite numbers (1 and 1.0 are one value, as for jsonschema and for a set), or
+    else raise :class:`_Undecided` (jsonschema's rule for booleans and containers is its own)."""
+    if all(type(e) is str for e in items) or all(
+        type(e) is int or (type(e) is float and math.isfinite(e)) for e in items
+    ):
+        return len(set(items)) == len(items)
+    raise _Undecided
+
+
+def compile_schema(schema: Any, registry: Mapping[str, Any]) -> Callable[[Any], bool | None]:
+    """A check of ``schema`` (Draft 2020-12; ``registry`` maps ``$id`` -> schema for ``$ref``s)
+    answering as :func:`torchrack.contracts._fast.is_valid` does: True (certainly valid), False,
+    or None (undecided). Raises :class:`Unsupported` when the schema cannot be compiled."""
+    gen = _Generator(registry)
+    entry = gen.function(schema, schema)
+    namespace: dict[str, Any] = {
+        "_JSON": frozenset({dict, list, str, int, float, bool, type(None)}),
+        "_isfinite": math.isfinite, "_equal": _equal, "_unique": _unique,
+        "_always": lambda x: True, "_never": lambda x: False, **gen.consts,
+    }
+    source = "\n\n".join(gen.chunks)
+    exec(compile(source, "<torchrack compiled schema>", "exec"), namespace)  # noqa: S102 - our source
+    check: Callable[[Any], bool] = namespace[entry]
+
+    def is_valid(instance: Any) -> bool | None:
+        try:
+            return check(instance)
+        except (_Undecided, RecursionError):
+            return None
+        except Exception:  # noqa: BLE001 - an optimisation only: jsonschema decides instead
+            return None
+
+    is_valid.source = source  # type: ignore[attr-defined]
+    return is_valid
