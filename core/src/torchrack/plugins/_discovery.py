@@ -32,6 +32,9 @@ from torchrack.plugins._facts import _stamp
 # a warm `torchrack list` reads the cache and never needs them.
 
 MANIFEST_NAME = "torchrack-manifest.json"
+_LINE_END = re.compile(r"\r\n|\r|\n")
+#: An empty line: two line ends in a row, a CRLF never split into a CR and an LF (atomic groups).
+_BLANK_LINE = re.compile(r"(?>\r\n|\r|\n)(?>\r\n|\r|\n)")
 _DIST_DIR = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+?)\.(dist|egg)-info$")
 
 
@@ -58,7 +61,8 @@ def _parse_metadata(text: str) -> tuple[str | None, str | None, list[str]]:
     it, lines end only at CR/LF, and headers end at the first empty line or the first line that
     is not a header. A missing or empty ``Name``/``Version`` is None."""
     fields: list[list[str]] = []
-    for line in re.split(r"\r\n|\r|\n", text):
+    blank = _BLANK_LINE.search(text)  # the headers end there at the latest: the body is not split
+    for line in _LINE_END.split(text if blank is None else text[:blank.start()]):
         if not line:
             break  # end of headers; the body is the long description
         if line[0] in " \t":
@@ -66,7 +70,8 @@ def _parse_metadata(text: str) -> tuple[str | None, str | None, list[str]]:
                 fields[-1][1] = (fields[-1][1] + " " + line.strip(" \t")).strip(" \t")
             continue
         key, sep, value = line.partition(":")
-        if not sep or any(not ("!" <= c <= "~") for c in key):
+        # A field name is printable ASCII without space ("!" to "~"), as email's parser reads it.
+        if not sep or not (key.isascii() and key.isprintable()) or " " in key:
             break  # not a header: email's parser takes it, and all that follows, as the body
         fields.append([key.lower(), value.strip(" \t")])
     name = next((v for k, v in fields if k == "name"), None) or None
@@ -86,7 +91,7 @@ def _find_spec(top: str, path: list[str] | None) -> Any:
 
 
 def _find_manifest(
-    root: Path, eps: list[EntryPointFact], path: list[str] | None = None
+    root: str, eps: list[EntryPointFact], path: list[str] | None = None
 ) -> tuple[str | None, list[str]]:
     """The manifest's path (or None), and every path tried (stamped, so adding one is seen)."""
     tops: list[str] = []
@@ -96,7 +101,7 @@ def _find_manifest(
         if top and top not in tops:
             tops.append(top)
     for top in tops:
-        candidate = str(root / top / MANIFEST_NAME)
+        candidate = os.path.join(root, top, MANIFEST_NAME)
         if os.path.isfile(candidate):
             return candidate, [candidate]
         tried.append(candidate)
@@ -172,7 +177,7 @@ def _read_manifest(path: str | None) -> tuple[dict[str, Any] | None, list[str]]:
     return parse_manifest(raw, path)
 
 
-def _read_text(path: Path) -> str | None:
+def _read_text(path: str) -> str | None:
     """A metadata file's text (bytes that are not UTF-8 replaced), or None when it is missing,
     unreadable or not a regular file (a FIFO named METADATA must not block discovery)."""
     try:
@@ -194,7 +199,7 @@ def _read_text(path: Path) -> str | None:
 _MAX_METADATA_BYTES = 1024 * 1024
 
 
-def _metadata_folders(path: list[str] | None) -> Iterator[tuple[str, str | None, Path]]:
+def _metadata_folders(path: list[str] | None) -> Iterator[tuple[str, str | None, str]]:
     """``(normalized name, version from the folder name, folder)`` of every ``*.dist-info`` /
     ``*.egg-info`` folder on ``path`` (default ``sys.path``), in ``sys.path`` order, read with
     one ``scandir`` per entry (no per-distribution objects: the cold path of every CI job). An
@@ -209,21 +214,23 @@ def _metadata_folders(path: list[str] | None) -> Iterator[tuple[str, str | None,
             continue
         except OSError:
             continue
+        base = str(Path(folder))  # once per entry: the folder's paths are built as strings
         for name in names:
             m = _DIST_DIR.match(name)
             if m is None:
                 continue
-            yield m.group("name").lower().replace("_", "-").replace(".", "-"), m.group("version"), Path(folder) / name
+            yield (m.group("name").lower().replace("_", "-").replace(".", "-"), m.group("version"),
+                   name if base == "." else os.path.join(base, name))
 
 
-def _archive(entry: str) -> Iterator[tuple[str, str | None, Path]]:
+def _archive(entry: str) -> Iterator[tuple[str, str | None, str]]:
     from importlib import metadata
 
     for dist in metadata.distributions(path=[entry]):
         dist_path = getattr(dist, "_path", None)
         name = (dist.metadata["Name"] or "") if dist_path is None else dist_path.name.split("-")[0]
         if dist_path is not None:
-            yield name.lower().replace("_", "-").replace(".", "-"), dist.version, Path(str(dist_path))
+            yield name.lower().replace("_", "-").replace(".", "-"), dist.version, str(Path(str(dist_path)))
 
 
 def _scan_uncached(
@@ -242,30 +249,31 @@ def _scan_uncached(
         if norm == "torch" and torch_version is None:
             torch_version = folder_version
             continue
-        prior = reuse.get(str(dist_path)) if reuse else None
+        prior = reuse.get(dist_path) if reuse else None
         if prior is not None:
             dists.append(prior)
             continue
-        text = _read_text(dist_path / "entry_points.txt")
+        eps_file, meta_file = os.path.join(dist_path, "entry_points.txt"), os.path.join(dist_path, "METADATA")
+        text = _read_text(eps_file)
         if not text or "[torchrack." not in text:
             continue
         eps = _parse_entry_points(text)
         if not eps:
             continue
-        name, version, requires = _parse_metadata(_read_text(dist_path / "METADATA")
-                                                  or _read_text(dist_path / "PKG-INFO") or "")
-        manifest_path, tried = _find_manifest(dist_path.parent, eps, path)
+        name, version, requires = _parse_metadata(_read_text(meta_file)
+                                                  or _read_text(os.path.join(dist_path, "PKG-INFO")) or "")
+        manifest_path, tried = _find_manifest(os.path.dirname(dist_path), eps, path)
         manifest, problems = _read_manifest(manifest_path)
         if version is None:
             problems = [f"{dist_path}/METADATA has no Version header, which every distribution must "
                         "have (core metadata spec); reinstall it from a release that has one", *problems]
-        stamps = [_stamp(str(dist_path / "METADATA")), _stamp(str(dist_path / "entry_points.txt"))]
+        stamps = [_stamp(meta_file), _stamp(eps_file)]
         stamps += [_stamp(p) for p in tried]
         dists.append(
             DistFacts(
                 name=name or norm,
                 version=version or "0",
-                location=str(dist_path),
+                location=dist_path,
                 requires=requires,
                 entry_points=eps,
                 manifest_path=manifest_path,

@@ -14,6 +14,7 @@ text. The caller then uses :mod:`packaging`, so a decided answer is always the o
 
 from __future__ import annotations
 
+import functools
 import re
 
 __all__ = ["contains", "requirement_name", "simple_requirement"]
@@ -50,6 +51,7 @@ def _normalize(name: str) -> str:
     return _SEPARATORS.sub("-", name).lower()
 
 
+@functools.lru_cache(maxsize=4096)  # pure; the same lines recur across plugins
 def requirement_name(line: str) -> str | None:
     """The PEP 503-normalized distribution name that ``line`` (a ``Requires-Dist``) starts with.
 
@@ -60,6 +62,7 @@ def requirement_name(line: str) -> str | None:
     return _normalize(m.group(1)) if m else None
 
 
+@functools.lru_cache(maxsize=4096)  # pure; the same lines recur across plugins
 def simple_requirement(line: str) -> tuple[str, str] | None:
     """``(normalized name, specifier text)`` of a requirement with release-only specifiers.
 
@@ -113,6 +116,7 @@ def _clause_contains(op: str, spec: tuple[int, ...], wildcard: bool, have: tuple
     return key >= spec_key and _prefix(have, len(spec) - 1) == spec[:-1]
 
 
+@functools.lru_cache(maxsize=4096)  # pure; the same lines recur across plugins
 def contains(specifier: str, version: str) -> bool | None:
     """Whether ``version`` satisfies ``specifier``, or ``None`` when this cannot tell.
 
