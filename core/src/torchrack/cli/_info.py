@@ -19,6 +19,9 @@ from torchrack.plugins._registry import Registry
 from torchrack.plugins._trust import canonical_dist
 from torchrack.plugins._vetting import OK, PluginInfo
 
+#: the kinds the ``compile`` conformance check applies to
+_COMPILED_KINDS = ("augmentation", "backbone", "adapter", "head", "loss", "metric")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", help="component name, dist:name, or a distribution name")
@@ -52,8 +55,17 @@ def _component_json(plugin: PluginInfo, ep: Any) -> dict[str, Any]:
         "registered": registered is not None,
         "denied": registered.denied if registered else None,
         "manifest": spec,
+        "compile": _compile_result(plugin, ep),
         "plugin": plugin.to_json(),
     }
+
+
+def _compile_result(plugin: PluginInfo, ep: Any) -> dict[str, Any] | None:
+    """What the last ``compile`` conformance check found for this component of this version of
+    its distribution (recorded in the cache folder by the check; no torch here), or None."""
+    from torchrack.testing._compile_record import lookup
+
+    return lookup(plugin.canonical_name, plugin.version or "", ep.kind, ep.name)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -125,6 +137,15 @@ def _print_component(entry: dict[str, Any]) -> None:
         print("  params schema:")
         for line in json.dumps(spec.get("params", {}), indent=2).splitlines():
             print(f"    {line}")
+    if entry["kind"] in _COMPILED_KINDS:
+        found = entry.get("compile")
+        if found is None:
+            print("  compile: not checked (run the conformance suite with --torchrack-compile)")
+        else:
+            torch = f", torch {found['torch']}" if found.get("torch") else ""
+            print(f"  compile: {found['status']} (torch.compile(fullgraph=True){torch})")
+            for m in found.get("messages", []):
+                print(f"    {m}")
     if entry["denied"]:
         print(f"  denied: {entry['denied']}")
     for r in plugin["reasons"]:

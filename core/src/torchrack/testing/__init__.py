@@ -55,12 +55,14 @@ __all__ = [
 ]
 
 #: Every check, in the order they run: the per-distribution ``manifest`` check, then the
-#: per-component checks (each applies to some kinds; see ``CHECKS[name].kinds``).
+#: per-component checks (each applies to some kinds; see ``CHECKS[name].kinds``). ``compile`` is
+#: opt-in: ``compile = true`` in ``[tool.torchrack.conformance]``, ``--torchrack-compile``,
+#: ``TORCHRACK_CONFORMANCE_COMPILE=1`` or ``compile=True`` here.
 CHECK_NAMES: tuple[str, ...] = (
     "manifest", "specs", "params_schema", "global_state", "instantiate", "outputs_cpu",
     "outputs_meta", "deterministic", "no_inplace", "device_move", "gradients", "finite_scalar",
     "batching", "state_sum", "availability", "optimizer_step", "optimizer_state", "lr_schedule",
-    "scheduler_state", "calibration_fit", "calibrator_state",
+    "scheduler_state", "calibration_fit", "calibrator_state", "compile",
 )
 
 _LAZY = {
@@ -95,19 +97,23 @@ def parametrize_conformance(
     sizes: Mapping[str, int] | None = None,
     registry: Registry | None = None,
     argname: str = "torchrack_case",
+    compile: bool | None = None,
 ) -> Callable[[Any], Any]:
     """``pytest.mark.parametrize`` over every conformance case of ``dist`` (default: all).
 
     The test gets a :class:`Case` as ``argname`` and calls ``case.run()``. Ids are
     ``dist:name::check``; each known failure (``known_failures`` plus ``[tool.torchrack.
     conformance] xfail`` of ./pyproject.toml) is marked ``xfail(strict=True)`` with its reason.
+    ``compile=True`` adds the opt-in ``compile`` check (None: ``TORCHRACK_CONFORMANCE_COMPILE``,
+    then ``compile`` of ``[tool.torchrack.conformance]``).
     """
     import pytest
 
     from torchrack.testing._cases import conformance_cases
     from torchrack.testing._subject import ConformanceFailure
 
-    cases = conformance_cases(dist, registry=registry, known_failures=known_failures, params=params, sizes=sizes)
+    cases = conformance_cases(dist, registry=registry, known_failures=known_failures, params=params, sizes=sizes,
+                              compile=compile)
     values = [
         pytest.param(
             case,

@@ -8,6 +8,7 @@ declared by id, with a reason, either in code (``known_failures=``) or in the pr
     [tool.torchrack.conformance]
     xfail = {"acme-losses:focal::batching" = "needs float64 state, tracked in #12"}
     params = {"acme-datasets:files" = {path = "tests/data/tiny.npz"}}
+    compile = true   # also run the opt-in `compile` check (torch.compile(fullgraph=True))
 
 They run as *strict* expected failures: a declared failure that passes fails the run, so the
 declaration is removed as soon as the fix lands. ``xfail`` may also be a list of ids.
@@ -38,6 +39,34 @@ from torchrack.testing._subject import (
 )
 
 MANIFEST_CHECK = "manifest"
+COMPILE_CHECK = "compile"
+
+
+def compile_wanted(explicit: bool | None, config: ConformanceConfig | None = None) -> bool:
+    """Whether the opt-in ``compile`` check runs: ``explicit`` (an argument or the pytest
+    option) if given, else ``TORCHRACK_CONFORMANCE_COMPILE``, else the config's ``compile``."""
+    if explicit is not None:
+        return explicit
+    env = os.environ.get("TORCHRACK_CONFORMANCE_COMPILE", "").strip().lower()
+    if env in ("1", "true", "yes", "on"):
+        return True
+    if env in ("0", "false", "no", "off"):
+        return False
+    return bool(config and config.compile)
+
+
+def _remember_compile(registry: Registry, comp: Any, result: Result) -> None:
+    """Record the ``compile`` result for ``torchrack info`` (skips are not results)."""
+    if result.status == SKIPPED:
+        return
+    from torchrack.testing._compile_record import record
+
+    plugin = registry.plugin(comp.dist)
+    torch = sys.modules.get("torch")
+    record(
+        canonical_dist(comp.dist), plugin.version if plugin is not None else "", comp.kind, comp.name,
+        result.status, result.messages, str(getattr(torch, "__version__", "")),
+    )
 
 
 class ConformanceConfigError(TorchrackError):
@@ -46,11 +75,13 @@ class ConformanceConfigError(TorchrackError):
 
 @dataclass
 class ConformanceConfig:
-    """Known failures (id -> reason) and params per component (``dist:name`` -> params)."""
+    """Known failures (id -> reason), params per component (``dist:name`` -> params), and
+    whether the opt-in ``compile`` check runs."""
 
     xfail: dict[str, str] = field(default_factory=dict)
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
     source: str = ""
+    compile: bool = False
 
 
 def _norm_id(case_id: str) -> str:
@@ -95,11 +126,15 @@ def load_config(pyproject: str | os.PathLike[str] | None = None) -> ConformanceC
     params = table.get("params", {})
     if not isinstance(params, dict) or not all(isinstance(v, dict) for v in params.values()):
         raise ConformanceConfigError(f"{source}: params must be a table of \"dist:name\" = {{...}}, found {params!r}")
+    compile_ = table.get("compile", False)
+    if not isinstance(compile_, bool):
+        raise ConformanceConfigError(f"{source}: compile must be true or false, found {compile_!r}")
     try:
         return ConformanceConfig(
             {_norm_id(k): v for k, v in xfail.items()},
             {_norm_ref(k): dict(v) for k, v in params.items()},
             source,
+            compile_,
         )
     except ConformanceConfigError as exc:
         raise ConformanceConfigError(f"{source}: {exc}") from None
@@ -149,7 +184,10 @@ class Case:
             c for c in self.registry.components(self.kind)
             if c.name == self.component and canonical_dist(c.dist) == self.dist
         )
-        return run_check(self.check, Subject(comp, self.registry, self.params, self.sizes))
+        result = run_check(self.check, Subject(comp, self.registry, self.params, self.sizes))
+        if self.check == COMPILE_CHECK:
+            _remember_compile(self.registry, comp, result)
+        return result
 
     def run(self) -> None:
         """Run the check: return when it passes, skip (pytest) when it does not apply, else raise
@@ -177,8 +215,12 @@ def conformance_cases(
     params: Mapping[str, Mapping[str, Any]] | None = None,
     sizes: Mapping[str, int] | None = None,
     config: ConformanceConfig | None = None,
+    compile: bool | None = None,
 ) -> list[Case]:
     """Every conformance case of the installed plugin distributions (or of ``dist`` only).
+
+    The opt-in ``compile`` check is included when ``compile`` is True; None follows
+    ``TORCHRACK_CONFORMANCE_COMPILE``, then the config's ``compile`` (default off).
 
     ``known_failures`` (ids, or id -> reason) and ``params`` (``dist:name`` -> params) add to
     those of ``config`` (default: ``[tool.torchrack.conformance]`` of ./pyproject.toml). A known
@@ -194,6 +236,7 @@ def conformance_cases(
         else:
             xfail.update({_norm_id(k): "declared known failure" for k in known_failures})
     all_params = dict(config.params)
+    opt_in = [COMPILE_CHECK] if compile_wanted(compile, config) else []
     all_params.update({_norm_ref(k): dict(v) for k, v in (params or {}).items()})
 
     wanted = _dists(dist)
@@ -215,7 +258,7 @@ def conformance_cases(
         cases.append(Case(d, None, None, MANIFEST_CHECK, registry))
         comps = [c for c in registry.components() if canonical_dist(c.dist) == d]
         for comp in comps:
-            for check in checks_for(comp.kind):
+            for check in checks_for(comp.kind, opt_in=opt_in):
                 cases.append(Case(
                     d, comp.name, comp.kind, check, registry,
                     dict(all_params.get(f"{d}:{comp.name}", {})), dict(sizes or {}),
@@ -243,8 +286,12 @@ def check_component(
     checks: Iterable[str] | None = None,
     registry: Registry | None = None,
     sizes: Mapping[str, int] | None = None,
+    compile: bool | None = None,
 ) -> list[Result]:
     """Run every check (or ``checks``) on one component and raise if any fails.
+
+    The opt-in ``compile`` check is among "every check" when ``compile`` is True (None:
+    when ``TORCHRACK_CONFORMANCE_COMPILE`` is set), or when ``checks`` names it.
 
     ``component`` is ``dist:name`` or a bare name; ``kind`` is needed only when the name is
     used by components of several kinds. Returns the results (passed and skipped) when none
@@ -264,8 +311,12 @@ def check_component(
     if comp is None:
         raise TorchrackError(errors[0] if kind else f"no component named {component!r} is installed")
     subject = Subject(comp, registry, params, sizes)
-    names = list(checks) if checks is not None else checks_for(comp.kind)
+    opt_in = [COMPILE_CHECK] if compile_wanted(compile) else []
+    names = list(checks) if checks is not None else checks_for(comp.kind, opt_in=opt_in)
     results = [run_check(name, subject) for name in names]
+    for result in results:
+        if result.check == COMPILE_CHECK:
+            _remember_compile(registry, comp, result)
     failures = [m for r in results for m in r.messages]
     if failures:
         raise ConformanceFailure(failures)

@@ -3,7 +3,7 @@ and how one check runs on one component (a result naming the check and the compo
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from torchrack.testing._calibrating import check_calibration_fit, check_calibrator_state
@@ -23,6 +23,7 @@ from torchrack.testing._checks import (
     check_specs,
     check_state_sum,
 )
+from torchrack.testing._compiling import check_compile
 from torchrack.testing._stepping import (
     check_lr_schedule,
     check_optimizer_state,
@@ -45,11 +46,13 @@ from torchrack.testing._subject import (
 
 @dataclass(frozen=True)
 class Check:
-    """A named check, the kinds it applies to, and its function."""
+    """A named check, the kinds it applies to, and its function; an ``opt_in`` check runs only
+    when asked for (``compile``: ``compile = true`` in ``[tool.torchrack.conformance]``)."""
 
     name: str
     kinds: frozenset[str]
     fn: Callable[[Subject], list[str]]
+    opt_in: bool = False
 
     @property
     def doc(self) -> str:
@@ -84,13 +87,16 @@ CHECKS: dict[str, Check] = {
         Check("scheduler_state", frozenset({"scheduler"}), check_scheduler_state),
         Check("calibration_fit", frozenset({"calibrator"}), check_calibration_fit),
         Check("calibrator_state", frozenset({"calibrator"}), check_calibrator_state),
+        Check("compile", _CALLED, check_compile, opt_in=True),
     ]
 }
 
 
-def checks_for(kind: str) -> list[str]:
-    """The names of the checks that apply to ``kind``, in order."""
-    return [name for name, c in CHECKS.items() if kind in c.kinds]
+def checks_for(kind: str, *, opt_in: Iterable[str] = ()) -> list[str]:
+    """The names of the checks that apply to ``kind``, in order; opt-in checks only when named
+    in ``opt_in``."""
+    wanted = set(opt_in)
+    return [name for name, c in CHECKS.items() if kind in c.kinds and (not c.opt_in or name in wanted)]
 
 
 def run_check(name: str, subject: Subject) -> Result:

@@ -1,7 +1,8 @@
 """The pytest plugin (``pytest11`` entry point ``torchrack``): ``--torchrack-conformance``.
 
 With ``--torchrack-conformance``, one test item per conformance case of the installed plugin
-distributions (``--torchrack-dist NAME``, repeatable, limits them) is added to the session, marked
+distributions (``--torchrack-dist NAME``, repeatable, limits them; ``--torchrack-compile`` adds the
+opt-in ``compile`` check) is added to the session, marked
 ``torchrack_conformance`` (``-m torchrack_conformance`` runs them alone) with ids such as
 ``conformance[torchrack-losses:focal::finite_scalar]``. Known failures come from
 ``[tool.torchrack.conformance]`` in the rootdir's ``pyproject.toml`` and run as strict xfails. The
@@ -32,6 +33,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--torchrack-dist", action="append", default=[], metavar="NAME",
         help="limit --torchrack-conformance to this plugin distribution (repeatable)",
+    )
+    group.addoption(
+        "--torchrack-compile", action="store_true", default=None,
+        help="also run the opt-in `compile` check (torch.compile(fullgraph=True), no graph break, "
+             "same outputs as eager); default: `compile` of [tool.torchrack.conformance]",
     )
 
 
@@ -78,7 +84,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
     dists = config.getoption("torchrack_dist") or None
     try:
-        cases = conformance_cases(dists, config=load_config(config.rootpath / "pyproject.toml"))
+        cases = conformance_cases(dists, config=load_config(config.rootpath / "pyproject.toml"),
+                                  compile=config.getoption("torchrack_compile"))
     except TorchrackError as exc:
         raise pytest.UsageError(f"--torchrack-conformance: {exc}") from None
     for case in cases:
