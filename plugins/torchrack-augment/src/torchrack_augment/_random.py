@@ -1,10 +1,18 @@
-"""Random draws from a given ``torch.Generator`` only (never the global RNG)."""
+"""Random draws from a given ``torch.Generator`` only (never the global RNG), except while
+``torch.compile`` traces: a ``torch.Generator`` cannot be traced (torch 2.13 graph-breaks on it),
+so a compiled step draws from torch's default RNG instead, which the step's caller seeds (the
+trainer's ``compile_scope = "step"`` seeds it from the run seed): reproducible run to run."""
 
 from __future__ import annotations
 
 import math
 
 import torch
+
+
+def traced(generator: torch.Generator | None) -> torch.Generator | None:
+    """``generator``, or None (the default RNG) while ``torch.compile`` traces the call."""
+    return None if torch.compiler.is_compiling() else generator
 
 
 def scalars(generator: torch.Generator, count: int) -> list[float]:

@@ -86,10 +86,10 @@ class Augmentation:
         raise NotImplementedError
 
     def _rand(self, n: int, inputs: Tensor, generator: torch.Generator) -> Tensor:
-        return torch.rand(n, generator=generator, device=inputs.device)
+        return torch.rand(n, generator=_random.traced(generator), device=inputs.device)
 
     def _randint(self, high: int, n: int, inputs: Tensor, generator: torch.Generator) -> Tensor:
-        return torch.randint(0, high, (n,), generator=generator, device=inputs.device)
+        return torch.randint(0, high, (n,), generator=_random.traced(generator), device=inputs.device)
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
@@ -307,7 +307,7 @@ class _Mixing(Augmentation):
         )
 
     def _perm(self, inputs: Tensor, generator: torch.Generator) -> Tensor:
-        return torch.randperm(inputs.shape[0], generator=generator, device=inputs.device)
+        return torch.randperm(inputs.shape[0], generator=_random.traced(generator), device=inputs.device)
 
 
 class MixUp(_Mixing):
@@ -422,7 +422,7 @@ class RandomResizedCrop(Augmentation):
 
     def forward(self, inputs: Tensor, targets: Tensor, generator: torch.Generator) -> Batch:
         n, _, height, width = inputs.shape
-        u = torch.rand((4, n), generator=generator, device=inputs.device, dtype=torch.float64)
+        u = torch.rand((4, n), generator=_random.traced(generator), device=inputs.device, dtype=torch.float64)
         area = (self.scale[0] + (self.scale[1] - self.scale[0]) * u[0]) * (height * width)
         log_lo, log_hi = math.log(self.ratio[0]), math.log(self.ratio[1])
         aspect = torch.exp(log_lo + (log_hi - log_lo) * u[1])
