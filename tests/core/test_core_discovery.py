@@ -180,3 +180,17 @@ def test_a_changed_or_removed_distribution_is_not_taken_from_the_stale_cache(
     assert len(reads) == 1 and "acme_losses" in str(reads[0]), reads
     (losses,) = [d for d in again.dists if d.name == "acme-losses"]
     assert losses.manifest_problems and "params schema of 'focal' is invalid" in losses.manifest_problems[0]
+
+
+def test_cached_facts_keep_every_field() -> None:
+    """DistFacts.to_json (the cache's writer) holds every field, as dataclasses.asdict would, and
+    from_json reads it back equal: a field added later cannot silently drop out of the cache."""
+    from dataclasses import asdict
+
+    from torchrack.plugins._facts import DistFacts, EntryPointFact
+
+    facts = DistFacts("acme", "1.0", "/site/acme-1.0.dist-info", ["torchrack>=0.1"],
+                      [EntryPointFact("torchrack.losses", "l1", "acme.losses:L1")], "/site/acme/m.json",
+                      {"manifest_version": 1}, ["a problem"], [("/site/x", 1, 2)], {"reasons": []})
+    assert facts.to_json() == asdict(facts)
+    assert DistFacts.from_json(json.loads(json.dumps(facts.to_json()))) == facts

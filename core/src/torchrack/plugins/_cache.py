@@ -16,7 +16,6 @@ import os
 import sys
 import time
 import zlib
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -182,7 +181,7 @@ def _write_cache(
         "ident": ident,
         "path_stamps": path_stamps,
         "torch_version": result.torch_version,
-        "dists": [asdict(d) for d in result.dists],
+        "dists": [d.to_json() for d in result.dists],
     }
     import tempfile
 
@@ -190,7 +189,7 @@ def _write_cache(
         file.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=".discovery-", suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(payload, fh, separators=(",", ":"))
+            fh.write(json.dumps(payload, separators=(",", ":")))  # dumps: json's C encoder
         os.replace(tmp, file)
     except OSError:
         pass  # read-only home, full disk: discovery still works, just uncached

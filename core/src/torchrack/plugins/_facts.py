@@ -43,6 +43,18 @@ class DistFacts:
     #: the facts so that a warm scan needs no requirement parsing.
     compat: dict[str, Any] | None = None
 
+    def to_json(self) -> dict[str, Any]:
+        """These facts as JSON data, :meth:`from_json`'s input. The containers are shared, not
+        copied (``dataclasses.asdict`` deep-copies every manifest: most of the write of a
+        1,000-plugin cache); the result is only ever serialised."""
+        return {
+            "name": self.name, "version": self.version, "location": self.location,
+            "requires": self.requires,
+            "entry_points": [{"group": e.group, "name": e.name, "value": e.value} for e in self.entry_points],
+            "manifest_path": self.manifest_path, "manifest": self.manifest,
+            "manifest_problems": self.manifest_problems, "stamps": self.stamps, "compat": self.compat,
+        }
+
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> DistFacts:
         data = dict(data)
