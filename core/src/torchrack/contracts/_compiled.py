@@ -185,7 +185,8 @@ class _Generator:
             if type(v) is not list or not all(type(r) is str for r in v):
                 raise Unsupported("required")
             if v:
-                obj.append(f"if not all(r in x for r in {self.const(tuple(v))}): return False")
+                consts = [self.const(r) for r in v]
+                obj.append(f"if {' or '.join(f'{c} not in x' for c in consts)}: return False")
         elif kw == "properties":
             if type(v) is not dict:
                 raise Unsupported("properties")
@@ -217,7 +218,11 @@ class _Generator:
                 raise Unsupported("items with prefixItems")
             fn = self.function(v, root)
             if fn != "_always":
-                body.append(f"if {self.guard('array')}not all({fn}(e) for e in x): return False")
+                # A loop, not all() over a generator: a generator frame per element is slower.
+                if self.known == "array":
+                    body += ["for e in x:", f"    if not {fn}(e): return False"]
+                else:
+                    body += ["if t is list:", "    for e in x:", f"        if not {fn}(e): return False"]
         elif kw == "uniqueItems":
             if type(v) is not bool:
                 raise Unsupported("uniqueItems")
