@@ -86,6 +86,15 @@ def _hf_model(root: Path) -> str | None:
     return str(root / "hf-resnet")
 
 
+#: The compile check runs in the first-party suite (`compile = true`); these components are known
+#: not to compile yet, each for its reason (strict: the declaration goes when the fix lands).
+COMPILE_XFAIL = {
+    "torchrack-augment:mixup::compile": "lam ~ Beta(alpha, alpha) is drawn in Python (rejection sampling); "
+                                        "use compile_scope = 'model' with mixup",
+    "torchrack-augment:cutmix::compile": "the box is sized from a Python Beta draw (data-dependent shapes); "
+                                         "use compile_scope = 'model' with cutmix",
+}
+
 #: Skips allowed, each with the reason that must be given: timm imports torchvision, whose wheel
 #: on the package index needs a CUDA torch, so on CPU-only machines timm cannot be imported (its
 #: tests run on the GPU machine).
@@ -115,7 +124,10 @@ def project(tmp_path: Path) -> Path:
         params["torchrack-hf:hf_vision"] = f'{{model = "{model}"}}'
     if _timm_importable():  # the GPU machine: a small timm model, random weights
         params["torchrack-timm:timm"] = '{model = "resnet18"}'
+    xfail = "".join(f'"{k}" = "{v}"\n' for k, v in COMPILE_XFAIL.items())
     (tmp_path / "pyproject.toml").write_text(
+        "[tool.torchrack.conformance]\ncompile = true\n"
+        "[tool.torchrack.conformance.xfail]\n" + xfail +
         "[tool.torchrack.conformance.params]\n" + "".join(f'"{k}" = {v}\n' for k, v in params.items()))
     return tmp_path
 
@@ -135,6 +147,8 @@ def test_first_party_plugins_pass_conformance(project: Path) -> None:
     unexpected = [line for line in skips if _timm_importable() or not ALLOWED_SKIP.search(line)]
     assert not unexpected, "\n".join(unexpected)
     skipped = sum(int(re.match(r"SKIPPED \[(\d+)\]", line)[1]) for line in skips)  # type: ignore[index]
-    assert ran + skipped == total and m[3] == (f"{ran} passed" + (f", {skipped} skipped" if skipped else "")), m[0]
+    xfailed = len(COMPILE_XFAIL)
+    assert ran + skipped == total and m[3] == (
+        f"{ran - xfailed} passed" + (f", {skipped} skipped" if skipped else "") + f", {xfailed} xfailed"), m[0]
     assert len(FIRST_PARTY) >= 6 and ran > 200  # a manifest check per plugin + every applicable check
     print(m[0], "(skipped only: timm, which cannot be imported here)" if skipped else "")
