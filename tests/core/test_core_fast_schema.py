@@ -489,6 +489,25 @@ def test_fast_schema_check_agrees_with_the_metaschema(schema: Any) -> None:
         _agrees(fast, list(_metaschema_validator().iter_errors(schema)))
 
 
+@PROPS
+@given(schema=st.one_of(schema_like(), mutated(list(PARAMS_SCHEMAS.values())), json_values))
+def test_schema_check_of_parsed_json_skips_only_the_json_walk(schema: Any) -> None:
+    """parsed_json=True (a manifest's params schema, straight from json.loads) answers exactly as
+    the full check does, huge-exponent infinities included."""
+    try:
+        text = json.dumps(schema, allow_nan=False)
+    except (TypeError, ValueError):
+        return  # not JSON: json.loads could not have returned it
+    huge = json.loads(text, parse_float=lambda f: float("inf") if float(f) == 1.5 else float(f))  # as 1e999
+    for parsed in (json.loads(text), huge):
+        full = _metaschema._decide_params_schema(parsed)
+        quick = _metaschema._decide_params_schema(parsed, parsed_json=True)
+        if full is not None:
+            assert quick is full
+        elif quick is not None:  # only the walk was undecided (an infinity): still jsonschema's answer
+            _agrees(quick, list(_metaschema_validator().iter_errors(parsed)))
+
+
 def test_every_metaschema_keyword_is_known_to_the_fast_schema_check() -> None:
     """Keywords unknown to the fast check pass unchecked, as the metaschema lets unknown ones."""
     from urllib.parse import urljoin

@@ -132,19 +132,25 @@ def _meta(schema: Any, depth: int) -> bool:
     return ok
 
 
-def is_valid_params_schema(schema: Any) -> bool | None:
+def is_valid_params_schema(schema: Any, *, parsed_json: bool = False) -> bool | None:
     """Whether ``schema`` is a valid Draft 2020-12 schema, as jsonschema's metaschema validator
-    with its format checker finds it. True: valid; False: invalid; None: undecided."""
+    with its format checker finds it. True: valid; False: invalid; None: undecided.
+
+    ``parsed_json``: the caller vouches that ``schema`` is (part of) what :func:`json.loads`
+    returned with NaN and Infinity refused (only dicts, lists, str, int, float, bool and None,
+    no cycles; a float may be infinite, from a huge exponent, which every rule here treats as
+    jsonschema does), so the walk that checks exactly that is skipped."""
     try:
-        return _decide_params_schema(schema)
+        return _decide_params_schema(schema, parsed_json=parsed_json)
     except Exception:  # noqa: BLE001 - as in is_valid
         return None
 
 
-def _decide_params_schema(schema: Any) -> bool | None:
+def _decide_params_schema(schema: Any, *, parsed_json: bool = False) -> bool | None:
     """:func:`is_valid_params_schema`, letting an unforeseen exception through (for the tests)."""
     try:
-        _check_json(schema)
+        if not parsed_json:
+            _check_json(schema)
         return _meta(schema, 0)
     except (_Undecided, RecursionError):
         return None

@@ -155,13 +155,14 @@ def _metaschema_validator() -> Any:
     return cls(cls.META_SCHEMA, format_checker=cls.FORMAT_CHECKER)
 
 
-def validate_params_schema(schema: Any) -> list[SchemaProblem]:
+def validate_params_schema(schema: Any, *, parsed_json: bool = False) -> list[SchemaProblem]:
     """Check that a component's params schema is itself a valid Draft 2020-12 schema.
 
     One metaschema validator is built once and reused: building it per schema dominated a cold
     scan of many plugins. A schema the fast check finds valid does not import jsonschema at all.
+    ``parsed_json``: see :func:`torchrack.contracts._metaschema.is_valid_params_schema`.
     """
-    if _metaschema.is_valid_params_schema(schema) is True:
+    if _metaschema.is_valid_params_schema(schema, parsed_json=parsed_json) is True:
         return []
     return [
         SchemaProblem(_pointer(e.absolute_path), e.message)

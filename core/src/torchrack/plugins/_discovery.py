@@ -158,7 +158,8 @@ def parse_manifest(raw: bytes, where: str) -> tuple[dict[str, Any] | None, list[
         found = [str(p) for p in validate("manifest", data)]
         if not found:
             for name, comp in data.get("components", {}).items():
-                for p in validate_params_schema(comp.get("params", {"type": "object"})):
+                # parsed_json: the manifest is json.loads' output, NaN and Infinity refused.
+                for p in validate_params_schema(comp.get("params", {"type": "object"}), parsed_json=True):
                     found.append(f"params schema of {name!r} is invalid at {p}")
     except RecursionError:
         return None, [f"{where}: not a usable manifest: nested too deeply"]
@@ -166,33 +167,51 @@ def parse_manifest(raw: bytes, where: str) -> tuple[dict[str, Any] | None, list[
     return (data if isinstance(data, dict) else None), [f"{where}: {p}" for p in found]
 
 
-def _read_manifest(path: str | None) -> tuple[dict[str, Any] | None, list[str]]:
+def _read_manifest(path: str | None) -> tuple[dict[str, Any] | None, list[str], tuple[str, int, int] | None]:
+    """The manifest at ``path`` parsed and validated, its problems, and its stamp."""
     if path is None:
-        return None, [f"no {MANIFEST_NAME} found in the plugin's top-level package"]
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_MANIFEST_BYTES + 1)
-    except OSError as exc:
-        return None, [f"{path}: cannot read the manifest: {exc.strerror or exc}"]
-    return parse_manifest(raw, path)
+        return None, [f"no {MANIFEST_NAME} found in the plugin's top-level package"], None
+    raw, stamp = _read_file(path, MAX_MANIFEST_BYTES + 1)
+    if raw is None and stamp[1] != -1:
+        return None, [f"{path}: cannot read the manifest: not a regular file"], stamp
+    if raw is None:  # it could not be opened: open it once more for the reason
+        try:
+            with open(path, "rb") as fh:
+                raw = fh.read(MAX_MANIFEST_BYTES + 1)
+        except OSError as exc:
+            return None, [f"{path}: cannot read the manifest: {exc.strerror or exc}"], None
+    return (*parse_manifest(raw, path), stamp)
 
 
-def _read_text(path: str) -> str | None:
-    """A metadata file's text (bytes that are not UTF-8 replaced), or None when it is missing,
-    unreadable or not a regular file (a FIFO named METADATA must not block discovery)."""
+def _read_file(path: str, limit: int) -> tuple[bytes | None, tuple[str, int, int]]:
+    """At most ``limit`` bytes of a regular file and its stamp (``_stamp``'s, from the same open
+    file: no second stat), or ``(None, stamp)`` when it is missing, unreadable or not a regular
+    file (a FIFO named METADATA must not block discovery)."""
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError:
-        return None
+        return None, (path, -1, -1)
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        with os.fdopen(fd, "rb", closefd=False) as fh:
-            return fh.read(_MAX_METADATA_BYTES).decode("utf-8", "replace")
+        st = os.fstat(fd)
+        stamp = (path, st.st_mtime_ns, st.st_size)
+        if not stat.S_ISREG(st.st_mode):
+            return None, stamp
+        chunks = [os.read(fd, limit)]
+        got = len(chunks[0])
+        while chunks[-1] and got < limit:  # a short read: rare for a regular file, not impossible
+            chunks.append(os.read(fd, limit - got))
+            got += len(chunks[-1])
+        return b"".join(chunks), stamp
     except OSError:
-        return None
+        return None, (path, -1, -1)
     finally:
         os.close(fd)
+
+
+def _read_text(path: str) -> tuple[str | None, tuple[str, int, int]]:
+    """A metadata file's text (bytes that are not UTF-8 replaced) or None, and its stamp."""
+    raw, stamp = _read_file(path, _MAX_METADATA_BYTES)
+    return (None if raw is None else raw.decode("utf-8", "replace")), stamp
 
 
 #: The most of a METADATA or entry_points.txt file read (the headers come first).
@@ -254,21 +273,24 @@ def _scan_uncached(
             dists.append(prior)
             continue
         eps_file, meta_file = os.path.join(dist_path, "entry_points.txt"), os.path.join(dist_path, "METADATA")
-        text = _read_text(eps_file)
+        text, eps_stamp = _read_text(eps_file)
         if not text or "[torchrack." not in text:
             continue
         eps = _parse_entry_points(text)
         if not eps:
             continue
-        name, version, requires = _parse_metadata(_read_text(meta_file)
-                                                  or _read_text(os.path.join(dist_path, "PKG-INFO")) or "")
+        meta_text, meta_stamp = _read_text(meta_file)
+        if not meta_text:
+            meta_text = _read_text(os.path.join(dist_path, "PKG-INFO"))[0]
+        name, version, requires = _parse_metadata(meta_text or "")
         manifest_path, tried = _find_manifest(os.path.dirname(dist_path), eps, path)
-        manifest, problems = _read_manifest(manifest_path)
+        manifest, problems, manifest_stamp = _read_manifest(manifest_path)
         if version is None:
             problems = [f"{dist_path}/METADATA has no Version header, which every distribution must "
                         "have (core metadata spec); reinstall it from a release that has one", *problems]
-        stamps = [_stamp(meta_file), _stamp(eps_file)]
-        stamps += [_stamp(p) for p in tried]
+        # Each file read is stamped as it was read; the places looked at in vain, by a stat.
+        stamps = [meta_stamp, eps_stamp]
+        stamps += [manifest_stamp if p == manifest_path and manifest_stamp else _stamp(p) for p in tried]
         dists.append(
             DistFacts(
                 name=name or norm,
