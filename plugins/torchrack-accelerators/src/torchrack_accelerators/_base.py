@@ -16,6 +16,9 @@ from torch import nn
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
+#: What torch.compile covers: the model alone, or the whole training step as one graph (the
+#: trainer of torchrack-runs compiles it; see its _whole_step module).
+COMPILE_SCOPES = ("model", "step")
 
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 

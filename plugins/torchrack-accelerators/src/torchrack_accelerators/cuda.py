@@ -20,6 +20,7 @@ from torchrack.accelerator import SingleProcessAccelerator
 
 from torchrack_accelerators._base import (
     COMPILE_MODES,
+    COMPILE_SCOPES,
     PRECISIONS,
     autocast_context,
     backward_and_step,
@@ -48,6 +49,9 @@ class CUDAAccelerator(SingleProcessAccelerator):
     - ``channels_last``: weights and inputs in the NHWC memory format (tensor cores like it);
     - ``compile`` / ``compile_mode``: ``torch.compile`` the model ("default", "reduce-overhead":
       CUDA graphs, "max-autotune");
+    - ``compile_scope``: "model" (the default: ``compile`` covers the model) or "step" (the
+      trainer compiles the whole training step as one graph with ``compile_mode``, whether or not
+      ``compile`` is set; "reduce-overhead" captures it in a CUDA graph);
     - ``non_blocking``: host-to-device copies from pinned memory, asynchronous;
     - ``data_on_device``: move each in-memory split to the GPU once, so batches are gathered there
       (skipped for a split larger than 40% of free GPU memory);
@@ -66,6 +70,7 @@ class CUDAAccelerator(SingleProcessAccelerator):
         channels_last: bool = False,
         compile: bool = False,
         compile_mode: str = "default",
+        compile_scope: str = "model",
         non_blocking: bool = True,
         data_on_device: bool = True,
         cudnn_benchmark: bool = True,
@@ -78,6 +83,7 @@ class CUDAAccelerator(SingleProcessAccelerator):
         self.channels_last = check_bool(who, "channels_last", channels_last)
         self.compile = check_bool(who, "compile", compile)
         self.compile_mode = check_choice(who, "compile_mode", compile_mode, COMPILE_MODES)
+        self.compile_scope = check_choice(who, "compile_scope", compile_scope, COMPILE_SCOPES)
         self.non_blocking = check_bool(who, "non_blocking", non_blocking)
         self.data_on_device = check_bool(who, "data_on_device", data_on_device)
         self.cudnn_benchmark = check_bool(who, "cudnn_benchmark", cudnn_benchmark)
@@ -94,7 +100,8 @@ class CUDAAccelerator(SingleProcessAccelerator):
         return {
             "name": self.name, "device": str(self.device), "precision": self.precision,
             "channels_last": self.channels_last, "compile": self.compile,
-            "compile_mode": self.compile_mode if self.compile else None,
+            "compile_mode": self.compile_mode if self.compile or self.compile_scope == "step" else None,
+            **({"compile_scope": self.compile_scope} if self.compile_scope != "model" else {}),
             "non_blocking": self.non_blocking, "data_on_device": self.data_on_device,
             "cudnn_benchmark": self.cudnn_benchmark, "world_size": 1,
             **gpu_description(self.device_index),
@@ -113,7 +120,9 @@ class CUDAAccelerator(SingleProcessAccelerator):
 
     def prepare_model(self, model: Any) -> Any:
         place_model(model, self.device, self.channels_last)
-        return finish_model(model, channels_last=self.channels_last, compile=self.compile,
+        # With compile_scope "step" the trainer compiles the whole step, this model inside it.
+        return finish_model(model, channels_last=self.channels_last,
+                            compile=self.compile and self.compile_scope == "model",
                             compile_mode=self.compile_mode)
 
     def place_data(self, inputs: Any, targets: Any) -> tuple[Any, Any]:
@@ -142,4 +151,4 @@ class CUDAAccelerator(SingleProcessAccelerator):
     def __repr__(self) -> str:
         return (f"CUDAAccelerator(device_index={self.device_index}, precision={self.precision!r}, "
                 f"channels_last={self.channels_last}, compile={self.compile}, "
-                f"compile_mode={self.compile_mode!r})")
+                f"compile_mode={self.compile_mode!r}, compile_scope={self.compile_scope!r})")

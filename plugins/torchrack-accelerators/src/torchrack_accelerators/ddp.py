@@ -32,6 +32,7 @@ import torch
 
 from torchrack_accelerators._base import (
     COMPILE_MODES,
+    COMPILE_SCOPES,
     PRECISIONS,
     AcceleratorParamError,
     autocast_context,
@@ -132,6 +133,7 @@ class DDPAccelerator:
         channels_last: bool = False,
         compile: bool = False,
         compile_mode: str = "default",
+        compile_scope: str = "model",
         non_blocking: bool = True,
         data_on_device: bool = True,
         cudnn_benchmark: bool = True,
@@ -147,6 +149,11 @@ class DDPAccelerator:
         self.channels_last = check_bool(who, "channels_last", channels_last)
         self.compile = check_bool(who, "compile", compile)
         self.compile_mode = check_choice(who, "compile_mode", compile_mode, COMPILE_MODES)
+        self.compile_scope = check_choice(who, "compile_scope", compile_scope, COMPILE_SCOPES)
+        if self.compile_scope == "step":
+            raise AcceleratorParamError(
+                f"{who}: compile_scope 'step' is not supported by ddp (its gradient all-reduce runs in "
+                "backward hooks, outside one compiled step); use compile_scope 'model' with compile = true")
         self.non_blocking = check_bool(who, "non_blocking", non_blocking)
         self.data_on_device = check_bool(who, "data_on_device", data_on_device)
         self.cudnn_benchmark = check_bool(who, "cudnn_benchmark", cudnn_benchmark)
