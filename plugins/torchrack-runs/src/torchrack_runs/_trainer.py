@@ -60,6 +60,7 @@ from torchrack_runs._strategies import (
     param_groups,
 )
 from torchrack_runs._stream import open_stream
+from torchrack_runs._whole_step import WholeStep, check_whole_step, train_epoch_whole
 
 if TYPE_CHECKING:
     import pluggy
@@ -235,6 +236,7 @@ def train_epoch(
     check_finite: bool = False,
     epoch: int = 0,
     batches: Iterator[Any] | None = None,
+    whole_step: Any = None,
 ) -> tuple[Any, int]:
     """The hot loop: ``steps`` micro-batches of the global batches of ``perm``, an optimizer step
     after every ``accumulate`` of them.
@@ -254,9 +256,22 @@ def train_epoch(
     and the number of samples this process trained on. An exception from anything but an
     augmentation goes through ``on_error(exc)``, which returns the exception to raise.
     ``batches``: a streaming dataset's batches of these micro-batches, in order (``x`` and ``y``
-    are then not indexed).
+    are then not indexed). ``whole_step``: a :class:`~torchrack_runs._whole_step.WholeStep`
+    (``compile_scope = "step"``), which then runs every step instead of this loop.
     """
     import torch
+
+    if whole_step is not None:
+        try:
+            return train_epoch_whole(whole_step, x, y, perm, batch_size=batch_size, steps=steps,
+                                     generator=generator, on_step=on_step, after_step=after_step,
+                                     check_finite=check_finite, epoch=epoch, batches=batches)
+        except TorchrackError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - name the component (or the rank) at fault
+            if on_error is None:
+                raise
+            raise on_error(exc) from exc
 
     acc = pipe.accelerator
     forward = pipe.forward if pipe.forward is not None else pipe.model
@@ -477,6 +492,11 @@ def fit(
                 run.checkpoints = best.records()
         with guard(resolved, registry, "model.backbone", "preparing the model"):
             pipe.forward = acc.prepare_model(pipe.model)
+        whole = None
+        if getattr(acc, "compile_scope", "model") == "step":
+            check_whole_step(acc, stepper if stepper is not optimizer else None, k)
+            whole = WholeStep(pipe, optimizer, mode=getattr(acc, "compile_mode", None), log=say)
+            say("compile_scope = 'step': each training step is compiled as one graph")
 
         # 2. The loop.
         bar = _Progress(progress)
@@ -535,7 +555,7 @@ def fit(
                                              on_step=on_step, on_error=training_error,
                                              after_step=after_step, accumulate=k,
                                              check_finite=settings.stop_on_non_finite or alerts.non_finite is True, epoch=epoch,
-                                             batches=batches)
+                                             batches=batches, whole_step=whole)
             except NonFiniteError as exc:
                 run.stopped = {"epoch": exc.epoch, "step": exc.step, "reason": str(exc),
                                "by": "non_finite"}

@@ -1,0 +1,130 @@
+"""compile_scope = "step": the whole training step of examples/digits.toml and of the benchmark
+config compiles with zero graph breaks and follows the eager loss trajectory; unknown scopes and
+what the whole step cannot compile are refused with one clear line."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from torchrack import Registry
+
+ROOT = Path(__file__).resolve().parents[2]
+STEPS, BATCH = 4, 16
+BACKEND = "aot_eager"  # dynamo's capture and the autograd trace, without inductor's code generation
+
+
+def _digits() -> dict[str, Any]:
+    import tomllib
+
+    return tomllib.loads((ROOT / "examples/digits.toml").read_text())
+
+
+def _benchmark() -> dict[str, Any]:
+    spec = importlib.util.spec_from_file_location("modular_vs_monolithic", ROOT / "benchmarks/modular_vs_monolithic.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod.config(mod.Variant("fp32", "cpu"), 8, 8, STEPS * BATCH + 5, 0)  # type: ignore[no-any-return]
+
+
+def _side(cfg: dict[str, Any], scope: str) -> tuple[Any, Any, Any, Any, Any]:
+    from torchrack_runs._config import resolve_config
+    from torchrack_runs._optim import build_optimizer
+    from torchrack_runs._trainer import build, build_accelerator
+    from torchrack_runs._whole_step import WholeStep
+
+    cfg = {**cfg, "accelerator": {"name": "cpu", "params": {"compile_scope": scope}}}
+    registry = Registry.discover()
+    resolved = resolve_config(cfg, registry, "test")
+    acc = build_accelerator(resolved, registry)
+    assert acc.compile_scope == scope
+    pipe = build(resolved, registry, 0, acc)
+    x, y = pipe.dataset.load("train")
+    opt = build_optimizer(resolved, registry, pipe.model.parameters())
+    pipe.forward = acc.prepare_model(pipe.model)
+    pipe.model.train()
+    whole = WholeStep(pipe, opt, backend=BACKEND) if scope == "step" else None
+    return pipe, opt, x, y, whole
+
+
+def _trajectory(cfg: dict[str, Any], scope: str, perm: torch.Tensor, log: list[str]) -> list[float]:
+    from torchrack_runs._trainer import train_epoch
+
+    pipe, opt, x, y, whole = _side(cfg, scope)
+    if whole is not None:
+        whole.log = log.append
+    losses: list[float] = []
+    torch.manual_seed(7)  # the compiled step's augmentations draw from the default RNG
+    train_epoch(pipe, opt, x, y, perm, batch_size=BATCH, steps=STEPS + 1,
+                generator=torch.Generator().manual_seed(7), whole_step=whole,
+                on_step=lambda step, value: losses.append(value))
+    return losses
+
+
+@pytest.mark.parametrize("make", [_digits, _benchmark], ids=["digits", "benchmark"])
+def test_the_whole_step_compiles_without_a_graph_break(make: Any) -> None:
+    import torch._dynamo
+
+    pipe, opt, x, y, whole = _side(make(), "step")
+    torch._dynamo.reset()
+    explanation = whole.explain(x[:BATCH], y[:BATCH])
+    assert explanation.graph_break_count == 0, [str(r.reason) for r in explanation.break_reasons]
+    assert explanation.graph_count == 1
+    torch._dynamo.reset()
+
+
+@pytest.mark.parametrize("make", [_digits, _benchmark], ids=["digits", "benchmark"])
+def test_the_whole_step_follows_the_eager_loss_trajectory(make: Any) -> None:
+    import torch._dynamo
+
+    cfg = make()
+    perm = torch.arange(STEPS * BATCH + 5)  # the last batch is partial: 5 samples
+    eager = _trajectory(cfg, "model", perm, [])
+    torch._dynamo.reset()
+    log: list[str] = []
+    compiled = _trajectory(cfg, "step", perm, log)
+    torch._dynamo.reset()
+    assert len(eager) == len(compiled) == STEPS + 1
+    assert eager[0] != eager[-1]  # it trains
+    assert compiled == pytest.approx(eager, rel=1e-4, abs=1e-5)
+    assert len(log) == 1 and "runs eagerly" in log[0] and "[5," in log[0], log  # said once
+
+
+def test_two_compiled_runs_give_the_same_losses() -> None:
+    import torch._dynamo
+
+    perm = torch.arange(STEPS * BATCH)
+    first = _trajectory(_benchmark(), "step", perm, [])
+    torch._dynamo.reset()
+    second = _trajectory(_benchmark(), "step", perm, [])
+    torch._dynamo.reset()
+    assert first == second
+
+
+def test_an_unknown_scope_is_one_line_naming_the_key_and_the_choices() -> None:
+    from torchrack_accelerators.cpu import CPUAccelerator
+    from torchrack_accelerators.cuda import CUDAAccelerator
+    from torchrack_accelerators.ddp import DDPAccelerator
+
+    for cls in (CPUAccelerator, CUDAAccelerator):
+        with pytest.raises(ValueError) as info:
+            cls(compile_scope="graph")
+        assert str(info.value).endswith("compile_scope must be one of 'model', 'step', found 'graph'")
+        assert "\n" not in str(info.value)
+    with pytest.raises(ValueError, match="compile_scope 'step' is not supported by ddp"):
+        DDPAccelerator(compile_scope="step")
+
+
+def test_what_the_whole_step_cannot_compile_is_refused() -> None:
+    from torchrack_runs._whole_step import WholeStep, WholeStepError
+
+    pipe, _, _, _, _ = _side(_digits(), "step")
+    adam = torch.optim.Adam(pipe.model.parameters())
+    with pytest.raises(WholeStepError, match=r"torch.optim.SGD only .* found Adam; use compile_scope = 'model'"):
+        WholeStep(pipe, adam)
