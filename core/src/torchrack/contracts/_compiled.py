@@ -46,6 +46,25 @@ _TYPE_TESTS = {
 }
 
 
+#: The same tests as expressions on a value named ``{v}`` (number and integer also finite: the
+#: functions refuse a non-finite float before any keyword).
+_LEAF_TYPE_TESTS = {
+    "object": "type({v}) is dict",
+    "array": "type({v}) is list",
+    "string": "type({v}) is str",
+    "boolean": "type({v}) is bool",
+    "null": "{v} is None",
+    "number": "(type({v}) is int or (type({v}) is float and _isfinite({v})))",
+    "integer": "(type({v}) is int or (type({v}) is float and _isfinite({v}) and {v}.is_integer()))",
+}
+
+#: The keywords a leaf (inline) check may have.
+_LEAF_KEYWORDS = frozenset({
+    "type", "enum", "const", "pattern", "minLength", "maxLength", "minimum", "maximum",
+    "exclusiveMinimum", "exclusiveMaximum", "anyOf", "$ref",
+})
+
+
 class Unsupported(Exception):
     """The schema uses something this compiler does not translate; it is left uncompiled."""
 
@@ -94,6 +113,83 @@ class _Generator:
             if type(node) is dict and "$id" in node:
                 raise Unsupported(f"$ref {ref!r} enters an embedded resource")
         return node, doc
+
+    def leaf(self, schema: Any, root: Any, var: str, visiting: frozenset[int] = frozenset()) -> str | None:
+        """``schema``'s check of the value named ``var`` as one inline expression, when it only
+        looks at a scalar (type, enum, const, pattern, lengths, bounds, anyOf/$ref of such),
+        or None. A call per tensor-shape entry was most of a manifest's check."""
+        if schema is True or schema is False:
+            return str(schema)
+        if type(schema) is not dict or id(schema) in visiting or "$id" in schema or "$schema" in schema:
+            return None
+        keys = {k for k in schema if not (type(k) is str and (k in _ANNOTATIONS or k.startswith("x-")))}
+        if not keys <= _LEAF_KEYWORDS:
+            return None
+        visiting = visiting | {id(schema)}
+        types = schema.get("type")
+        names = [types] if type(types) is str else types
+        if names is not None and (
+            type(names) is not list or not names or any(n not in _TYPE_TESTS for n in names)
+        ):
+            raise Unsupported(f"type {types!r}")
+        known = names[0] if names is not None and len(names) == 1 else None
+        v = var
+        if names is None:
+            parts = [f"type({v}) in _JSON", f"(type({v}) is not float or _isfinite({v}))"]
+        else:
+            parts = ["(" + " or ".join(_LEAF_TYPE_TESTS[n].format(v=v) for n in names) + ")"]
+        is_str = "" if known == "string" else f"type({v}) is not str or "
+        for kw in sorted(keys - {"type"}):
+            val = schema[kw]
+            if kw == "enum":
+                if type(val) is not list:
+                    raise Unsupported("enum")
+                if val and all(type(e) is str for e in val):
+                    c = self.const(frozenset(val))
+                    parts.append(f"{v} in {c}" if known == "string" else f"(type({v}) is str and {v} in {c})")
+                else:
+                    parts.append(f"any(_equal({v}, e) for e in {self.const(list(val))})")
+            elif kw == "const":
+                parts.append(f"_equal({v}, {self.const(val)})")
+            elif kw == "pattern":
+                if type(val) is not str:
+                    raise Unsupported("pattern")
+                try:
+                    compiled = re.compile(val)
+                except (re.error, OverflowError, RecursionError, ValueError) as exc:
+                    raise Unsupported(f"pattern {val!r}") from exc
+                parts.append(f"({is_str}{self.const(compiled)}.search({v}) is not None)")
+            elif kw in ("minLength", "maxLength"):
+                op = ">=" if kw == "minLength" else "<="
+                parts.append(f"({is_str}len({v}) {op} {_count(kw, val)})")
+            elif kw in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+                op = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}[kw]
+                parts.append(f"(type({v}) not in _NUMBERS or {v} {op} {_bound(kw, val)!r})")
+            elif kw == "anyOf":
+                if type(val) is not list or not val:
+                    raise Unsupported(kw)
+                subs = [self.leaf(sub, root, v, visiting) for sub in val]
+                if any(sub is None for sub in subs):
+                    return None
+                parts.append("(" + " or ".join(f"({sub})" for sub in subs) + ")")
+            elif kw == "$ref":
+                target, doc = self.resolve(val, root)
+                sub = self.leaf(target, doc, v, visiting)
+                if sub is None:
+                    return None
+                parts.append(f"({sub})")
+        return " and ".join(parts)
+
+    def test(self, schema: Any, root: Any, var: str) -> str | None:
+        """An expression checking the value named ``var`` against ``schema``: inline where it
+        is a leaf, else a call of its function; None when it always holds."""
+        expr = self.leaf(schema, root, var)
+        if expr == "True":
+            return None
+        if expr is None:
+            fn = self.function(schema, root)
+            return None if fn == "_always" else f"{fn}({var})"
+        return expr
 
     def function(self, schema: Any, root: Any) -> str:
         """The name of the function checking ``schema`` (generated on first use)."""
@@ -191,10 +287,10 @@ class _Generator:
             if type(v) is not dict:
                 raise Unsupported("properties")
             for prop, sub in v.items():
-                fn = self.function(sub, root)
-                if fn != "_always":
+                check = self.test(sub, root, "e")
+                if check is not None:
                     c = self.const(prop)
-                    obj.append(f"if {c} in x and not {fn}(x[{c}]): return False")
+                    obj += [f"if {c} in x:", f"    e = x[{c}]", f"    if not ({check}): return False"]
         elif kw == "additionalProperties":
             if "patternProperties" in schema:
                 raise Unsupported("additionalProperties with patternProperties")
@@ -202,27 +298,27 @@ class _Generator:
             if type(props) is not dict:
                 raise Unsupported("properties")
             known = self.const(frozenset(props))
-            fn = self.function(v, root)
-            if fn == "_never":
+            check = self.test(v, root, "e")
+            if check == "False":
                 obj.append(f"if not {known}.issuperset(x): return False")
-            elif fn != "_always":
+            elif check is not None:
                 obj.append("for k, e in x.items():")
-                obj.append(f"    if k not in {known} and not {fn}(e): return False")
+                obj.append(f"    if k not in {known} and not ({check}): return False")
         elif kw == "propertyNames":
-            fn = self.function(v, root)
-            if fn != "_always":
+            check = self.test(v, root, "k")
+            if check is not None:
                 obj.append("for k in x:")
-                obj.append(f"    if not {fn}(k): return False")
+                obj.append(f"    if not ({check}): return False")
         elif kw == "items":
             if "prefixItems" in schema:
                 raise Unsupported("items with prefixItems")
-            fn = self.function(v, root)
-            if fn != "_always":
+            check = self.test(v, root, "e")
+            if check is not None:
                 # A loop, not all() over a generator: a generator frame per element is slower.
                 if self.known == "array":
-                    body += ["for e in x:", f"    if not {fn}(e): return False"]
+                    body += ["for e in x:", f"    if not ({check}): return False"]
                 else:
-                    body += ["if t is list:", "    for e in x:", f"        if not {fn}(e): return False"]
+                    body += ["if t is list:", "    for e in x:", f"        if not ({check}): return False"]
         elif kw == "uniqueItems":
             if type(v) is not bool:
                 raise Unsupported("uniqueItems")
@@ -231,12 +327,14 @@ class _Generator:
         elif kw in ("anyOf", "allOf"):
             if type(v) is not list or not v:
                 raise Unsupported(kw)
-            fns = [self.function(sub, root) for sub in v]
-            joined = (" or " if kw == "anyOf" else " and ").join(f"{fn}(x)" for fn in fns)
+            checks = [self.test(sub, root, "x") or "True" for sub in v]
+            joined = (" or " if kw == "anyOf" else " and ").join(f"({c})" for c in checks)
             body.append(f"if not ({joined}): return False")
         elif kw == "$ref":
             target, doc = self.resolve(v, root)
-            body.append(f"if not {self.function(target, doc)}(x): return False")
+            check = self.test(target, doc, "x")
+            if check is not None:
+                body.append(f"if not ({check}): return False")
         else:
             raise Unsupported(f"keyword {kw!r}")
 
@@ -259,7 +357,7 @@ def compile_schema(schema: Any, registry: Mapping[str, Any]) -> Callable[[Any], 
     gen = _Generator(registry)
     entry = gen.function(schema, schema)
     namespace: dict[str, Any] = {
-        "_JSON": frozenset({dict, list, str, int, float, bool, type(None)}),
+        "_JSON": frozenset({dict, list, str, int, float, bool, type(None)}), "_NUMBERS": (int, float),
         "_isfinite": math.isfinite, "_equal": _equal, "_unique": _unique,
         "_always": lambda x: True, "_never": lambda x: False, **gen.consts,
     }
