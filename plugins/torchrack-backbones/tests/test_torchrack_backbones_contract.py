@@ -21,6 +21,7 @@ CASES: list[tuple[str, dict[str, Any], tuple[int, ...]]] = [
     ("small_cnn", {}, (4, 1, 8, 8)),
     ("small_cnn", {"in_channels": 3, "widths": [8, 16, 24], "norm": "group"}, (2, 3, 16, 16)),
     ("small_cnn", {"widths": [4, 4, 4, 4, 6], "norm": "none"}, (2, 1, 8, 8)),
+    ("small_cnn", {"in_channels": 3, "widths": [8, 16, 16, 24, 24], "pool_after": [1, 3]}, (2, 3, 16, 16)),
     ("resnet", {"depth": 8}, (2, 3, 32, 32)),
     ("resnet", {"depth": 14, "width": 8, "norm": "group", "in_channels": 1}, (2, 1, 8, 8)),
     ("resnet", {"depth": 20, "width": 4, "norm": "none"}, (2, 3, 16, 16)),
@@ -137,3 +138,14 @@ def test_mlp_names_the_size_mismatch() -> None:
 
     with pytest.raises(ValueError, match="expects 64 input features.*found 27"):
         MLPBackbone()(torch.randn(2, 3, 3, 3))
+
+
+def test_small_cnn_pools_only_after_the_blocks_named_in_pool_after() -> None:
+    cls = Registry.discover().get("backbone", f"{DIST}:small_cnn")
+    heavy = cls(in_channels=3, widths=[64, 128, 128, 256, 256], pool_after=[1, 3], pool=False)
+    assert sum(isinstance(m, nn.MaxPool2d) for m in heavy.modules()) == 2
+    assert heavy(torch.zeros(1, 3, 32, 32)).shape == (1, 256, 8, 8)  # 32 -> 16 -> 8
+    every = cls(in_channels=3, widths=[8, 8, 8], pool=False)
+    assert every(torch.zeros(1, 3, 32, 32)).shape == (1, 8, 4, 4)  # None: after every block
+    with pytest.raises(ValueError, match=r"pool_after \[5\] must be block indices 0..2"):
+        cls(widths=[8, 8, 8], pool_after=[5])
