@@ -33,13 +33,13 @@ def _benchmark() -> dict[str, Any]:
     return mod.config(mod.Variant("fp32", "cpu"), 8, 8, STEPS * BATCH + 5, 0)  # type: ignore[no-any-return]
 
 
-def _side(cfg: dict[str, Any], scope: str) -> tuple[Any, Any, Any, Any, Any]:
+def _side(cfg: dict[str, Any], scope: str, device: str = "cpu") -> tuple[Any, Any, Any, Any, Any]:
     from torchrack_runs._config import resolve_config
     from torchrack_runs._optim import build_optimizer
     from torchrack_runs._trainer import build, build_accelerator
     from torchrack_runs._whole_step import WholeStep
 
-    cfg = {**cfg, "accelerator": {"name": "cpu", "params": {"compile_scope": scope}}}
+    cfg = {**cfg, "accelerator": {"name": device, "params": {"compile_scope": scope}}}
     registry = Registry.discover()
     resolved = resolve_config(cfg, registry, "test")
     acc = build_accelerator(resolved, registry)
@@ -53,16 +53,18 @@ def _side(cfg: dict[str, Any], scope: str) -> tuple[Any, Any, Any, Any, Any]:
     return pipe, opt, x, y, whole
 
 
-def _trajectory(cfg: dict[str, Any], scope: str, perm: torch.Tensor, log: list[str]) -> list[float]:
+def _trajectory(cfg: dict[str, Any], scope: str, perm: torch.Tensor, log: list[str],
+                device: str = "cpu") -> list[float]:
     from torchrack_runs._trainer import train_epoch
 
-    pipe, opt, x, y, whole = _side(cfg, scope)
+    pipe, opt, x, y, whole = _side(cfg, scope, device)
+    perm = perm.to(x.device)
     if whole is not None:
         whole.log = log.append
     losses: list[float] = []
     torch.manual_seed(7)  # the compiled step's augmentations draw from the default RNG
     train_epoch(pipe, opt, x, y, perm, batch_size=BATCH, steps=STEPS + 1,
-                generator=torch.Generator().manual_seed(7), whole_step=whole,
+                generator=torch.Generator(device=pipe.accelerator.device).manual_seed(7), whole_step=whole,
                 on_step=lambda step, value: losses.append(value))
     return losses
 
@@ -128,3 +130,16 @@ def test_what_the_whole_step_cannot_compile_is_refused() -> None:
     adam = torch.optim.Adam(pipe.model.parameters())
     with pytest.raises(WholeStepError, match=r"torch.optim.SGD only .* found Adam; use compile_scope = 'model'"):
         WholeStep(pipe, adam)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_the_whole_step_on_cuda_follows_the_eager_loss_trajectory() -> None:
+    import torch._dynamo
+
+    perm = torch.arange(STEPS * BATCH + 5)
+    eager = _trajectory(_benchmark(), "model", perm, [], "cuda")
+    torch._dynamo.reset()
+    compiled = _trajectory(_benchmark(), "step", perm, [], "cuda")
+    torch._dynamo.reset()
+    assert compiled == pytest.approx(eager, rel=1e-3, abs=1e-4)
