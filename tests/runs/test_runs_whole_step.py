@@ -69,7 +69,14 @@ def _trajectory(cfg: dict[str, Any], scope: str, perm: torch.Tensor, log: list[s
     return losses
 
 
-@pytest.mark.parametrize("make", [_digits, _benchmark], ids=["digits", "benchmark"])
+def _digits_mixing() -> dict[str, Any]:
+    cfg = _digits()
+    cfg["augment"] = [*cfg["augment"], {"name": "mixup", "params": {"num_classes": 10}},
+                      {"name": "cutmix", "params": {"num_classes": 10}}]
+    return cfg
+
+
+@pytest.mark.parametrize("make", [_digits, _benchmark, _digits_mixing], ids=["digits", "benchmark", "mixing"])
 def test_the_whole_step_compiles_without_a_graph_break(make: Any) -> None:
     import torch._dynamo
 

@@ -5,8 +5,6 @@ trainer's ``compile_scope = "step"`` seeds it from the run seed): reproducible r
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 
@@ -15,32 +13,13 @@ def traced(generator: torch.Generator | None) -> torch.Generator | None:
     return None if torch.compiler.is_compiling() else generator
 
 
-def scalars(generator: torch.Generator, count: int) -> list[float]:
-    """``count`` uniform [0, 1) floats drawn on the generator's own device."""
-    return torch.rand(count, generator=generator, device=generator.device).tolist()
-
-
-def _gamma(shape: float, generator: torch.Generator) -> float:
-    # Marsaglia & Tsang (2000), "A simple method for generating gamma variables"; shape < 1 is
-    # boosted: Gamma(a) = Gamma(a + 1) * U ** (1 / a).
-    boost = 1.0
-    if shape < 1.0:
-        u = scalars(generator, 1)[0]
-        boost = max(u, 1e-12) ** (1.0 / shape)
-        shape += 1.0
-    d = shape - 1.0 / 3.0
-    c = 1.0 / math.sqrt(9.0 * d)
-    while True:
-        normals = torch.randn(16, generator=generator, device=generator.device).tolist()
-        uniforms = scalars(generator, 16)
-        for z, u in zip(normals, uniforms, strict=True):
-            v = (1.0 + c * z) ** 3
-            if v > 0 and u > 0 and math.log(u) < 0.5 * z * z + d - d * v + d * math.log(v):
-                return d * v * boost
-
-
-def beta(alpha: float, generator: torch.Generator) -> float:
-    """One draw of Beta(alpha, alpha), as mixup and cutmix use."""
-    a = _gamma(alpha, generator)
-    b = _gamma(alpha, generator)
-    return a / (a + b) if a + b > 0 else 0.5
+def beta_tensor(alpha: float, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+    """One draw of Beta(alpha, alpha) as a 0-d float32 tensor on ``device``: ``G1 / (G1 + G2)`` of
+    two Gamma(alpha) draws (torch's own sampler), so ``torch.compile`` traces it (no Python loop,
+    no ``.tolist()``)."""
+    gen = traced(generator)
+    if device.type == "meta":
+        gen = None  # no values to draw on the meta device
+    g = torch._standard_gamma(torch.full((2,), float(alpha), device=device), generator=gen)
+    total = g.sum()
+    return torch.where(total > 0, g[0] / total, torch.full((), 0.5, device=device))

@@ -246,12 +246,15 @@ def soft_targets(targets: Tensor, num_classes: int) -> Tensor:
 
 
 def mix(
-    inputs: Tensor, targets: Tensor, perm: Tensor, lam: float
+    inputs: Tensor, targets: Tensor, perm: Tensor, lam: float | Tensor
 ) -> tuple[Tensor, Tensor]:
-    """Mixup: ``lam * x + (1 - lam) * x[perm]``, likewise for (soft) ``targets`` ``[N, K]``."""
+    """Mixup: ``lam * x + (1 - lam) * x[perm]``, likewise for (soft) ``targets`` ``[N, K]``;
+    ``lam`` a float or a 0-d tensor."""
     x = _to_work(inputs)
-    mixed = torch.lerp(x.index_select(0, perm), x, lam)
-    mixed_t = torch.lerp(targets.index_select(0, perm), targets, lam)
+    lam_x = lam.to(x.dtype) if isinstance(lam, Tensor) else lam
+    lam_t = lam.to(targets.dtype) if isinstance(lam, Tensor) else lam
+    mixed = torch.lerp(x.index_select(0, perm), x, lam_x)
+    mixed_t = torch.lerp(targets.index_select(0, perm), targets, lam_t)
     return _from_work(mixed, inputs.dtype), mixed_t
 
 
@@ -267,6 +270,22 @@ def paste_box(
     patch = inputs[:, :, top : top + h, left : left + w]
     out[:, :, top : top + h, left : left + w] = patch.index_select(0, perm)
     lam = 1.0 - (h * w) / float(inputs.shape[2] * inputs.shape[3])
+    return out, torch.lerp(targets.index_select(0, perm), targets, lam)
+
+
+def paste_span(
+    inputs: Tensor, targets: Tensor, perm: Tensor, top: Tensor, bottom: Tensor, left: Tensor, right: Tensor
+) -> tuple[Tensor, Tensor]:
+    """CutMix with the box given as 0-d tensors (rows ``[top, bottom)``, columns ``[left,
+    right)``): :func:`paste_box` as a mask, so the box's size never becomes a Python int (and
+    ``torch.compile`` traces it). Targets mix by area like :func:`paste_box`."""
+    height, width = inputs.shape[2], inputs.shape[3]
+    rows = torch.arange(height, device=inputs.device)
+    cols = torch.arange(width, device=inputs.device)
+    mask = ((rows >= top) & (rows < bottom)).unsqueeze(1) & ((cols >= left) & (cols < right)).unsqueeze(0)
+    out = torch.where(mask, inputs.index_select(0, perm), inputs)
+    area = (bottom - top).clamp(min=0) * (right - left).clamp(min=0)
+    lam = (1.0 - area / float(height * width)).to(targets.dtype)
     return out, torch.lerp(targets.index_select(0, perm), targets, lam)
 
 

@@ -320,7 +320,7 @@ class MixUp(_Mixing):
 
     def forward(self, inputs: Tensor, targets: Tensor, generator: torch.Generator) -> Batch:
         soft = self._soft(targets)
-        lam = _random.beta(self.alpha, generator)
+        lam = _random.beta_tensor(self.alpha, generator, inputs.device)
         return F.mix(inputs, soft, self._perm(inputs, generator), lam)
 
 
@@ -336,15 +336,15 @@ class CutMix(_Mixing):
     def forward(self, inputs: Tensor, targets: Tensor, generator: torch.Generator) -> Batch:
         soft = self._soft(targets)
         _, _, height, width = inputs.shape
-        lam = _random.beta(self.alpha, generator)
-        ratio = math.sqrt(1.0 - lam)
-        u_y, u_x = _random.scalars(generator, 2)
-        cy, cx = int(u_y * height), int(u_x * width)
-        ch, cw = int(height * ratio), int(width * ratio)
-        top, bottom = max(cy - ch // 2, 0), min(cy + ch - ch // 2, height)
-        left, right = max(cx - cw // 2, 0), min(cx + cw - cw // 2, width)
-        box = (top, left, bottom - top, right - left)
-        return F.paste_box(inputs, soft, self._perm(inputs, generator), box)
+        # The box as tensors (no Python int of a random size): torch.compile traces it.
+        lam = _random.beta_tensor(self.alpha, generator, inputs.device)
+        ratio = torch.sqrt(1.0 - lam)
+        u = self._rand(2, inputs, generator)
+        cy, cx = torch.floor(u[0] * height), torch.floor(u[1] * width)
+        ch, cw = torch.floor(height * ratio), torch.floor(width * ratio)
+        top, bottom = (cy - torch.floor(ch / 2)).clamp(min=0), (cy + ch - torch.floor(ch / 2)).clamp(max=height)
+        left, right = (cx - torch.floor(cw / 2)).clamp(min=0), (cx + cw - torch.floor(cw / 2)).clamp(max=width)
+        return F.paste_span(inputs, soft, self._perm(inputs, generator), top, bottom, left, right)
 
 
 def _check_size(who: str, size: Any) -> int:
