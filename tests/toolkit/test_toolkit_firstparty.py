@@ -86,14 +86,9 @@ def _hf_model(root: Path) -> str | None:
     return str(root / "hf-resnet")
 
 
-#: The compile check runs in the first-party suite (`compile = true`); these components are known
-#: not to compile yet, each for its reason (strict: the declaration goes when the fix lands).
-COMPILE_XFAIL = {
-    "torchrack-augment:mixup::compile": "lam ~ Beta(alpha, alpha) is drawn in Python (rejection sampling); "
-                                        "use compile_scope = 'model' with mixup",
-    "torchrack-augment:cutmix::compile": "the box is sized from a Python Beta draw (data-dependent shapes); "
-                                         "use compile_scope = 'model' with cutmix",
-}
+#: The compile check runs in the first-party suite (`compile = true`); components known not to
+#: compile yet would be declared here, each with its reason (strict: removed when the fix lands).
+COMPILE_XFAIL: dict[str, str] = {}
 
 #: Skips allowed, each with the reason that must be given: timm imports torchvision, whose wheel
 #: on the package index needs a CUDA torch, so on CPU-only machines timm cannot be imported (its
@@ -127,7 +122,7 @@ def project(tmp_path: Path) -> Path:
     xfail = "".join(f'"{k}" = "{v}"\n' for k, v in COMPILE_XFAIL.items())
     (tmp_path / "pyproject.toml").write_text(
         "[tool.torchrack.conformance]\ncompile = true\n"
-        "[tool.torchrack.conformance.xfail]\n" + xfail +
+        + ("[tool.torchrack.conformance.xfail]\n" + xfail if xfail else "") +
         "[tool.torchrack.conformance.params]\n" + "".join(f'"{k}" = {v}\n' for k, v in params.items()))
     return tmp_path
 
@@ -149,6 +144,12 @@ def test_first_party_plugins_pass_conformance(project: Path) -> None:
     skipped = sum(int(re.match(r"SKIPPED \[(\d+)\]", line)[1]) for line in skips)  # type: ignore[index]
     xfailed = len(COMPILE_XFAIL)
     assert ran + skipped == total and m[3] == (
-        f"{ran - xfailed} passed" + (f", {skipped} skipped" if skipped else "") + f", {xfailed} xfailed"), m[0]
+        f"{ran - xfailed} passed" + (f", {skipped} skipped" if skipped else "")
+        + (f", {xfailed} xfailed" if xfailed else "")), m[0]
+    from torchrack.testing import conformance_cases, load_config
+
+    cases = conformance_cases(FIRST_PARTY, config=load_config(project / "pyproject.toml"))
+    compiled = sum(c.check == "compile" for c in cases)
+    assert compiled >= 30 and total == len(cases), (compiled, total, len(cases))  # the compile checks ran too
     assert len(FIRST_PARTY) >= 6 and ran > 200  # a manifest check per plugin + every applicable check
     print(m[0], "(skipped only: timm, which cannot be imported here)" if skipped else "")
