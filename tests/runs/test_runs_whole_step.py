@@ -150,3 +150,30 @@ def test_the_whole_step_on_cuda_follows_the_eager_loss_trajectory() -> None:
     compiled = _trajectory(_benchmark(), "step", perm, [], "cuda")
     torch._dynamo.reset()
     assert compiled == pytest.approx(eager, rel=1e-3, abs=1e-4)
+
+
+@pytest.mark.slow
+def test_a_run_with_the_whole_step_compiled_is_recorded_and_repeatable(tmp_path: Path) -> None:
+    import json
+
+    from ._cli import DIGITS, torchrack
+
+    step = ["--set", 'accelerator={name = "cpu", params = {compile_scope = "step"}}', "--set", "run.epochs=2"]
+    env = {"TORCHRACK_COMPILE_BACKEND": BACKEND}
+    records = []
+    for _ in range(2):
+        proc = torchrack("run", str(DIGITS), *step, cwd=tmp_path, env=env)
+        assert proc.returncode == 0, proc.stderr
+        assert "each training step is compiled as one graph" in proc.stderr
+        assert proc.stderr.count("runs eagerly, with no recompile") == 1, proc.stderr  # said once
+        shown = torchrack("runs", "show", "latest", "--json", cwd=tmp_path)
+        records.append(json.loads(shown.stdout))
+    first, second = records
+    assert first["status"] == "completed"
+    assert first["environment"]["accelerator"]["compile_scope"] == "step"
+    assert [e["metrics"] for e in first["epochs"]] == [e["metrics"] for e in second["epochs"]]
+    assert first["epochs"][1]["metrics"]["train_loss"] < first["epochs"][0]["metrics"]["train_loss"]
+    clipped = torchrack("run", str(DIGITS), *step, "--set", "train.clip_grad_norm=1.0", cwd=tmp_path, env=env)
+    assert clipped.returncode == 1
+    assert "compile_scope = 'step' does not compile gradient clipping or EMA" in clipped.stderr
+    assert "Traceback" not in clipped.stderr

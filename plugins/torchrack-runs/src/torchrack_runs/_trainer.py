@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import sys
 import tempfile
 import time
@@ -495,7 +496,9 @@ def fit(
         whole = None
         if getattr(acc, "compile_scope", "model") == "step":
             check_whole_step(acc, stepper if stepper is not optimizer else None, k)
-            whole = WholeStep(pipe, optimizer, mode=getattr(acc, "compile_mode", None), log=say)
+            # TORCHRACK_COMPILE_BACKEND: another torch.compile backend (tests: "aot_eager")
+            whole = WholeStep(pipe, optimizer, mode=getattr(acc, "compile_mode", None), log=say,
+                              backend=os.environ.get("TORCHRACK_COMPILE_BACKEND") or None)
             say("compile_scope = 'step': each training step is compiled as one graph")
 
         # 2. The loop.
