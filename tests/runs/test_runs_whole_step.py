@@ -177,3 +177,18 @@ def test_a_run_with_the_whole_step_compiled_is_recorded_and_repeatable(tmp_path:
     assert clipped.returncode == 1
     assert "compile_scope = 'step' does not compile gradient clipping or EMA" in clipped.stderr
     assert "Traceback" not in clipped.stderr
+
+
+def test_a_new_learning_rate_needs_no_recompile() -> None:
+    import torch._dynamo
+
+    pipe, opt, x, y, whole = _side(_digits(), "step")
+    torch._dynamo.reset()
+    whole.step(x[:BATCH], y[:BATCH], None)  # compiles
+    for lr in (0.01, 0.002):  # as a scheduler sets it
+        for group in opt.param_groups:
+            group["lr"] = lr
+        with torch._dynamo.config.patch(error_on_recompile=True):
+            whole.step(x[BATCH:2 * BATCH], y[BATCH:2 * BATCH], None)
+        assert float(whole.lrs[0]) == pytest.approx(lr)
+    torch._dynamo.reset()

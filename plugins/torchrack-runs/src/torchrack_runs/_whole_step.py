@@ -76,6 +76,8 @@ class WholeStep:
         self.shape: tuple[Any, ...] | None = None
         self.said_eager = False
         self.eager_first = False
+        self.hyper = self._hyperparameters()
+        self.bufs: list[list[Any]] = []
         for group, params in zip(optimizer.param_groups, self.groups, strict=True):
             if not group["momentum"]:
                 continue
@@ -85,6 +87,7 @@ class WholeStep:
             else:
                 for p in missing:
                     optimizer.state[p]["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        self._take_buffers()
         kwargs: dict[str, Any] = {"fullgraph": True, "dynamic": False}
         if backend is not None:
             kwargs["backend"] = backend
@@ -93,6 +96,14 @@ class WholeStep:
         self.compiled = torch.compile(self._step, **kwargs)
         forward = pipe.forward if pipe.forward is not None else pipe.model
         self.forward = forward
+
+    def _hyperparameters(self) -> list[tuple[Any, ...]]:
+        return [(g["weight_decay"], g["momentum"], g["dampening"], g["nesterov"], g["maximize"])
+                for g in self.optimizer.param_groups]
+
+    def _take_buffers(self) -> None:
+        """The momentum buffers, the optimizer's own tensors (updated in place by both paths)."""
+        self.bufs = [[self.optimizer.state[p].get("momentum_buffer") for p in ps] for ps in self.groups]
 
     # -- the function that is compiled -------------------------------------------------------
 
@@ -113,13 +124,14 @@ class WholeStep:
         grads = torch.autograd.grad(loss, self.params)
         with torch.no_grad():
             start = 0
-            for group, params, lr in zip(self.optimizer.param_groups, self.groups, lrs, strict=True):
+            # Plain attributes, not the optimizer's param groups: dynamo would guard on every
+            # value of a group (its float lr too) and recompile at each scheduler step.
+            for params, bufs, hyper, lr in zip(self.groups, self.bufs, self.hyper, lrs, strict=True):
                 g = list(grads[start:start + len(params)])
                 start += len(params)
-                bufs = [self.optimizer.state[p].get("momentum_buffer") for p in params]
-                sgd(params, g, bufs, weight_decay=group["weight_decay"], momentum=group["momentum"], lr=lr,
-                    dampening=group["dampening"], nesterov=group["nesterov"], maximize=group["maximize"],
-                    foreach=False)
+                weight_decay, momentum, dampening, nesterov, maximize = hyper
+                sgd(params, g, list(bufs), weight_decay=weight_decay, momentum=momentum, lr=lr,
+                    dampening=dampening, nesterov=nesterov, maximize=maximize, foreach=False)
         return value
 
     # -- what the trainer calls -----------------------------------------------------------
@@ -147,7 +159,9 @@ class WholeStep:
             self.shape = shape  # the shape compiled for
             if self.eager_first:
                 self.eager_first = False
-                return self._eager(xb, yb, generator)
+                loss = self._eager(xb, yb, generator)
+                self._take_buffers()  # the buffers that step made
+                return loss
         if shape != self.shape:
             if not self.said_eager:
                 self.log(f"compile_scope = 'step': a batch of shape {list(xb.shape)} (not the compiled "
@@ -156,6 +170,9 @@ class WholeStep:
             return self._eager(xb, yb, generator)
         for lr, group in zip(self.lrs, self.optimizer.param_groups, strict=True):
             lr.fill_(float(group["lr"]))
+        hyper = self._hyperparameters()
+        if hyper != self.hyper:  # e.g. onecycle's momentum: a recompile, only when one changes
+            self.hyper = hyper
         with torch._dynamo.config.patch(trace_autograd_ops=True):
             return self.compiled(xb, yb, self.lrs)
 
