@@ -441,6 +441,10 @@ def test_compiler_leaves_what_it_does_not_translate_to_the_interpreter(schema: A
         ({"enum": ["a", "b"]}, "b", True),
         ({"enum": ["a", 1]}, 1.0, True),
         ({"enum": ["a"]}, ["a"], False),
+        ({"properties": {"v": {"enum": [1, 2]}}}, {"v": 0}, False),  # inline: the value, not a loop name
+        ({"properties": {"v": {"enum": [1, 2]}}}, {"v": 2.0}, True),
+        ({"type": "array", "items": {"enum": [1, "a"]}}, [1, "a", 0], False),
+        ({"propertyNames": {"enum": ["a", 1]}}, {"b": 1}, False),
         ({"type": "array", "uniqueItems": True}, ["a", "a"], False),
         ({"type": "array", "uniqueItems": True}, [1, True], None),  # jsonschema's own rule
         ({"type": "array", "uniqueItems": True}, [1, 1.0], False),

@@ -148,7 +148,8 @@ class _Generator:
                     c = self.const(frozenset(val))
                     parts.append(f"{v} in {c}" if known == "string" else f"(type({v}) is str and {v} in {c})")
                 else:
-                    parts.append(f"any(_equal({v}, e) for e in {self.const(list(val))})")
+                    # The loop's name is one no checked value has (v may be "e" or "k").
+                    parts.append(f"any(_equal({v}, _m) for _m in {self.const(list(val))})")
             elif kw == "const":
                 parts.append(f"_equal({v}, {self.const(val)})")
             elif kw == "pattern":
@@ -254,7 +255,7 @@ class _Generator:
             if v and all(type(e) is str for e in v):
                 body.append(f"if not (t is str and x in {self.const(frozenset(v))}): return False")
             else:
-                body.append(f"if not any(_equal(x, e) for e in {self.const(list(v))}): return False")
+                body.append(f"if not any(_equal(x, _m) for _m in {self.const(list(v))}): return False")
         elif kw == "const":
             body.append(f"if not _equal(x, {self.const(v)}): return False")
         elif kw == "pattern":
