@@ -128,3 +128,42 @@ def test_info_shows_the_recorded_result_without_importing_torch(registry: Regist
     out = subprocess.run([sys.executable, "-c", code.format(name="fake-compile:item_loss", json="")],
                          capture_output=True, text=True, env=env, timeout=120)
     assert "compile: not checked" in out.stdout, out.stdout
+
+
+@pytest.mark.parametrize("text", [
+    "{not json", "[1, 2]", '{"fake-compile==0.1.0": 5}', '{"fake-compile==0.1.0": {"loss:good_loss": []}}',
+    '{"fake-compile==0.1.0": {"loss:good_loss": {"status": "passed", "messages": [1, null]}}}',
+])
+def test_a_corrupt_results_file_is_a_miss_and_is_replaced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          text: str) -> None:
+    """The results file is a hint: any other shape reads as 'not checked' (or drops what is not
+    text), and the next recorded result replaces the broken entry instead of failing the check."""
+    from torchrack.testing import _compile_record as rec
+
+    monkeypatch.setenv("TORCHRACK_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("TORCHRACK_NO_CACHE", raising=False)
+    (tmp_path / rec.FILE).write_text(text)
+    found = rec.lookup("fake-compile", "0.1.0", "loss", "good_loss")
+    assert found is None or found["messages"] == []
+    rec.record("fake-compile", "0.1.0", "loss", "good_loss", "failed", ["a reason"], "2.13.0")
+    found = rec.lookup("fake-compile", "0.1.0", "loss", "good_loss")
+    assert found is not None and found["status"] == "failed" and found["messages"] == ["a reason"]
+
+
+def test_parallel_workers_keep_every_recorded_result(tmp_path: Path) -> None:
+    """pytest -n auto records from several processes at once: none drops another's results."""
+    code = (
+        "import sys\n"
+        "from torchrack.testing._compile_record import record\n"
+        "w = sys.argv[1]\n"
+        "for i in range(40):\n"
+        "    record('acme', '1.0', 'loss', f'w{w}_{i}', 'passed', [])\n"
+    )
+    import os
+
+    env = {**os.environ, "TORCHRACK_CACHE_DIR": str(tmp_path), "PYTHONPATH": os.pathsep.join(sys.path)}
+    env.pop("TORCHRACK_NO_CACHE", None)
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(w)], env=env) for w in range(4)]
+    assert all(p.wait(timeout=120) == 0 for p in procs)
+    data = json.loads((tmp_path / "compile-results.json").read_text())
+    assert len(data["acme==1.0"]) == 160

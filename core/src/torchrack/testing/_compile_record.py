@@ -37,27 +37,55 @@ def _key(dist: str, version: str) -> str:
     return f"{dist}=={version}"
 
 
+@contextlib.contextmanager
+def _locked(path: Path) -> Any:
+    """Hold an exclusive lock on ``path``'s lock file while reading and rewriting it: parallel
+    pytest workers each record their components, and none may drop another's (POSIX; elsewhere
+    the last writer wins, which only loses a remembered result)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(FILE + ".lock"), "a") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
 def record(dist: str, version: str, kind: str, name: str, status: str, messages: list[str],
            torch_version: str = "") -> None:
-    """Remember one result; never fails the check (an unwritable cache is only not written)."""
+    """Remember one result; never fails the check (an unwritable or corrupt cache file is only
+    not written, or replaced)."""
     if not cache_enabled():
         return
-    data = _load()
-    entry = data.setdefault(_key(dist, version), {})
-    entry[f"{kind}:{name}"] = {
-        "status": status, "messages": list(messages), "torch": torch_version, "checked": int(time.time()),
-    }
     path = _path()
-    with contextlib.suppress(OSError):
-        path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(OSError), _locked(path):
+        data = _load()
+        entry = data.get(_key(dist, version))
+        if not isinstance(entry, dict):  # absent, or a hand-edited file of another shape
+            entry = data[_key(dist, version)] = {}
+        entry[f"{kind}:{name}"] = {
+            "status": status, "messages": list(messages), "torch": torch_version, "checked": int(time.time()),
+        }
         tmp = path.with_name(f"{FILE}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
         os.replace(tmp, path)
 
 
 def lookup(dist: str, version: str, kind: str, name: str) -> dict[str, Any] | None:
-    """The last result of the check for this component of this distribution version, or None."""
+    """The last result of the check for this component of this distribution version, or None
+    (also for a cache file of any other shape: it is a hint, never trusted further)."""
     if not cache_enabled():
         return None
-    found = _load().get(_key(dist, version), {}).get(f"{kind}:{name}")
-    return found if isinstance(found, dict) and isinstance(found.get("status"), str) else None
+    entry = _load().get(_key(dist, version))
+    found = entry.get(f"{kind}:{name}") if isinstance(entry, dict) else None
+    if not (isinstance(found, dict) and isinstance(found.get("status"), str)):
+        return None
+    messages = found.get("messages")
+    found = dict(found)
+    found["messages"] = [m for m in messages if isinstance(m, str)] if isinstance(messages, list) else []
+    return found
