@@ -133,13 +133,13 @@ def _count_manifest_reads(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
     import torchrack.plugins._discovery as discovery
 
     reads: list[str | None] = []
-    real = discovery._read_manifest
+    real = discovery._read_manifest_stamped  # what the scan reads manifests with
 
     def counting(path: str | None):  # type: ignore[no-untyped-def]
         reads.append(path)
         return real(path)
 
-    monkeypatch.setattr(discovery, "_read_manifest", counting)
+    monkeypatch.setattr(discovery, "_read_manifest_stamped", counting)
     return reads
 
 

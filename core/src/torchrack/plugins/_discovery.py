@@ -167,8 +167,16 @@ def parse_manifest(raw: bytes, where: str) -> tuple[dict[str, Any] | None, list[
     return (data if isinstance(data, dict) else None), [f"{where}: {p}" for p in found]
 
 
-def _read_manifest(path: str | None) -> tuple[dict[str, Any] | None, list[str], tuple[str, int, int] | None]:
-    """The manifest at ``path`` parsed and validated, its problems, and its stamp."""
+def _read_manifest(path: str | None) -> tuple[dict[str, Any] | None, list[str]]:
+    """The manifest at ``path`` parsed and validated, and its problems."""
+    manifest, problems, _ = _read_manifest_stamped(path)
+    return manifest, problems
+
+
+def _read_manifest_stamped(
+    path: str | None,
+) -> tuple[dict[str, Any] | None, list[str], tuple[str, int, int] | None]:
+    """:func:`_read_manifest`, and the file's stamp as it was read (None: not read)."""
     if path is None:
         return None, [f"no {MANIFEST_NAME} found in the plugin's top-level package"], None
     raw, stamp = _read_file(path, MAX_MANIFEST_BYTES + 1)
@@ -284,7 +292,7 @@ def _scan_uncached(
             meta_text = _read_text(os.path.join(dist_path, "PKG-INFO"))[0]
         name, version, requires = _parse_metadata(meta_text or "")
         manifest_path, tried = _find_manifest(os.path.dirname(dist_path), eps, path)
-        manifest, problems, manifest_stamp = _read_manifest(manifest_path)
+        manifest, problems, manifest_stamp = _read_manifest_stamped(manifest_path)
         if version is None:
             problems = [f"{dist_path}/METADATA has no Version header, which every distribution must "
                         "have (core metadata spec); reinstall it from a release that has one", *problems]
