@@ -1,5 +1,6 @@
 """`torchrack eval RUN --calibrate`: on an over-confident model (digits, no label smoothing,
-trained long) temperature scaling fits T > 1 and lowers ECE and NLL on held-out samples, keeps
+trained long) temperature scaling fits T > 1 and lowers NLL on held-out samples (ECE within its
+binning noise), keeps
 the predictions, and the record and `runs show` carry the before/after figures."""
 
 from __future__ import annotations
@@ -50,7 +51,11 @@ def test_temperature_scaling_lowers_ece_and_nll_of_an_overconfident_model(tmp_pa
     temperature, vector = cal["calibrators"]
     assert temperature["name"] == "temperature" and temperature["fitted"]["temperature"] > 1.2  # over-confident
     after = temperature["after"]
-    assert after["ece"] < before["ece"] and after["nll"] < before["nll"]
+    # Temperature scaling minimises held-out NLL: that must fall. ECE (15 bins, ~450 samples,
+    # a 98%-accurate net) falls in expectation but moves by a sample's weight (~0.002) with the
+    # last digits of the weights, which differ by CPU (AVX-512 hosts: 0.0224 -> 0.0238): it may
+    # not get worse by more than that noise.
+    assert after["nll"] < before["nll"] and after["ece"] < before["ece"] + 0.005
     assert after["accuracy"] == before["accuracy"]  # dividing logits by T keeps every argmax
     assert vector["after"]["nll"] < before["nll"]
     record = json.loads(torchrack("runs", "show", "latest", "--json", cwd=tmp_path).stdout)

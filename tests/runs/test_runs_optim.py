@@ -132,10 +132,12 @@ def test_digits_trains_to_the_same_metrics_as_before_optimizers_were_plugins(tmp
     record = run_and_show(tmp_path, DIGITS.read_text(encoding="utf-8"), "--set", "run.epochs=2")
     # Same training to float32 precision: accuracy is exact; losses may differ in the last bits
     # because the optimizer now steps parameter groups (a different foreach batching).
-    assert [e["metrics"] for e in record["epochs"]] == [pytest.approx(m, rel=1e-6) for m in DIGITS_2_EPOCHS]
+    # rel=2e-5: the same arithmetic gives other last digits on another CPU (oneDNN/MKL kernels
+    # pick AVX2 or AVX-512 paths: ~1e-6 apart); any change in the optimizer's math is >= 1e-3.
+    assert [e["metrics"] for e in record["epochs"]] == [pytest.approx(m, rel=2e-5) for m in DIGITS_2_EPOCHS]
     assert [e["metrics"]["accuracy"] for e in record["epochs"]] == [m["accuracy"] for m in DIGITS_2_EPOCHS]
     assert record["final_metrics"] == pytest.approx({k: v for k, v in DIGITS_2_EPOCHS[-1].items()
-                                                     if k not in ("lr", "train_loss")}, rel=1e-6)
+                                                     if k not in ("lr", "train_loss")}, rel=2e-5)
     roles = {c["role"]: c for c in record["components"]}
     for role, name in (("optimizer", "sgd"), ("scheduler", "cosine")):
         assert roles[role]["kind"] == role and roles[role]["name"] == name
