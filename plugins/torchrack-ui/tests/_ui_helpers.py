@@ -173,13 +173,23 @@ def ui_env(tmp: Path, *, pythonpath: Sequence[Path] = ()) -> dict[str, str]:
     return env
 
 
+def _sigint_as_in_a_terminal() -> None:
+    """In the child before it runs: SIGINT back to its default action, as a command typed in a
+    terminal has it. A harness that starts pytest in the background (``cmd &`` in a script, some CI
+    runners) leaves SIGINT ignored, children inherit that, and Python then never raises
+    KeyboardInterrupt: Ctrl-C would do nothing and every stop would wait for its timeout."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class UIProcess:
     """`python -m torchrack ui ...` in a subprocess; :meth:`start` waits for its address."""
 
     def __init__(self, args: Sequence[str], *, cwd: Path, env: Mapping[str, str]) -> None:
         self.proc = subprocess.Popen([sys.executable, "-m", "torchrack", "ui", *args], cwd=cwd,
                                      env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True)
+                                     text=True, preexec_fn=_sigint_as_in_a_terminal)
         self.url = ""
         self.first_lines: list[str] = []
 
