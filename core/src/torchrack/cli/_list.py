@@ -7,11 +7,13 @@ neither torch nor any plugin module.
 from __future__ import annotations
 
 import argparse
+import sys
+from typing import TYPE_CHECKING
 
 from torchrack._version import API_VERSION, __version__
-from torchrack.cli.output import print_json, table
-from torchrack.plugins._registry import Registry
-from torchrack.plugins._vetting import OK
+
+if TYPE_CHECKING:
+    from torchrack.plugins._registry import Registry
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,42 +22,69 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    reg = Registry.discover()
+    # What a listing prints depends on the scanned files, the trust settings and the view only:
+    # when none changed since the last one, print that (see torchrack.plugins._cache, the
+    # listing cache), without vetting or rendering anything again.
+    from torchrack.plugins._cache import known_listing, remember_listing
+    from torchrack.plugins._trust import load_settings
+
+    settings = load_settings()
+    try:
+        tty = bool(args.json) and sys.stdout.isatty()
+    except (AttributeError, ValueError):  # a replaced or closed stdout
+        tty = False
+    view = repr((("json-tty" if tty else "json") if args.json else "table", args.kind))
+    cached = known_listing(view, repr(settings))
+    if cached is not None:
+        sys.stdout.write(cached)
+        return 0
+    from torchrack.plugins._registry import Registry
+
+    reg = Registry.discover(settings)
+    text = _render(reg, args, tty)
+    sys.stdout.write(text)
+    if reg.scan_result is not None:
+        remember_listing(view, repr(settings), reg.scan_result, text)
+    return 0
+
+
+def _render(reg: Registry, args: argparse.Namespace, tty: bool) -> str:
+    from torchrack.cli.output import dumps, table
+    from torchrack.plugins._vetting import OK
+
     comps = reg.components(args.kind)
     problems = [p for p in reg.plugins if p.verdict != OK]
     if args.json:
-        print_json(
+        return dumps(
             {
                 "torchrack": __version__,
                 "api_version": API_VERSION,
                 "torch": reg.torch_version,
                 "components": [c.to_json() for c in comps],
                 "plugins": [p.to_json() for p in reg.plugins],
-            }
-        )
-        return 0
+            },
+            indent=2 if tty else None,
+        ) + "\n"
+    out: list[str] = []
     if comps:
         rows = [
             (c.kind, c.name, c.version, f"{c.dist} {c.dist_version}",
              ("[denied] " if c.denied else "") + ("[deprecated] " if c.deprecated else "") + c.summary)
             for c in comps
         ]
-        print(table(("KIND", "NAME", "VERSION", "DISTRIBUTION", "SUMMARY"), rows))
+        out.append(table(("KIND", "NAME", "VERSION", "DISTRIBUTION", "SUMMARY"), rows))
     else:
-        print("no components installed" + (f" of kind {args.kind}" if args.kind else ""))
+        out.append("no components installed" + (f" of kind {args.kind}" if args.kind else ""))
     usable = sum(p.verdict == OK for p in reg.plugins)
-    print(f"\n{len(comps)} components from {usable} usable plugin distributions "
-          f"(torchrack {__version__}, hook API {API_VERSION}, torch {reg.torch_version or 'not installed'})")
+    out.append(f"\n{len(comps)} components from {usable} usable plugin distributions "
+               f"(torchrack {__version__}, hook API {API_VERSION}, torch {reg.torch_version or 'not installed'})")
     if problems:
-        print("\nplugins that cannot be used:")
+        out.append("\nplugins that cannot be used:")
         for p in problems:
-            print(f"  {p.name} {p.version}: {p.verdict}")
-            for reason in p.reasons:
-                print(f"    - {reason}")
+            out.append(f"  {p.name} {p.version}: {p.verdict}")
+            out.extend(f"    - {reason}" for reason in p.reasons)
     warned = [p for p in reg.plugins if p.warnings and p.verdict == OK]
     if warned:
-        print("\nwarnings (torchrack check --strict fails on these):")
-        for p in warned:
-            for w in p.warnings:
-                print(f"  {p.name}: {w}")
-    return 0
+        out.append("\nwarnings (torchrack check --strict fails on these):")
+        out.extend(f"  {p.name}: {w}" for p in warned for w in p.warnings)
+    return "\n".join(out) + "\n"

@@ -252,3 +252,87 @@ def _remember_verdict(raw: bytes, problems: list[str]) -> None:
             raise
     except OSError:
         pass  # read-only home, full disk: validated again next time
+
+
+# -- the listing cache: what `torchrack list` printed, by everything it depends on ----------------
+#
+# A warm `torchrack list` over thousands of plugins spent most of its time rebuilding, from the
+# cached facts, an answer identical to the last one: the facts are shape-checked and turned back
+# into objects, every plugin vetted, every component rendered. The text it printed depends only on
+# the scanned files (the discovery cache's key and every stamp it checks), the trust settings in
+# force and the view asked for (kind, JSON or table, terminal or pipe), so it is remembered by
+# those: ``<cache dir>/listing-<checksum>.txt``, one JSON header line (the full key, the sys.path
+# stamps, every file stamp, a BLAKE2 digest of the text) and then the text. A hit stats the same
+# files as the discovery cache does and prints; anything changed, unreadable or damaged is a miss
+# and the listing is computed in full. It is written only from a scan that itself came from a
+# valid discovery cache, so the same two-second rule against racy stamps applies.
+
+_LISTING_FORMAT = 1
+
+
+def _listing_key(view: str, settings: str, path: list[str]) -> tuple[Path, str, list[tuple[str, int, int]]]:
+    _, ident, path_stamps = _cache_key(path)
+    key = "\0".join([f"listing{_LISTING_FORMAT}", ident, view, settings])
+    digest = f"{zlib.crc32(key.encode()):08x}{len(key):04x}"
+    return cache_dir() / f"listing-{digest}.txt", key, path_stamps
+
+
+def _digest(text: bytes) -> str:
+    import hashlib
+
+    return hashlib.blake2b(text, digest_size=16).hexdigest()
+
+
+def known_listing(view: str, settings: str, path: list[str] | None = None) -> str | None:
+    """The text a listing of ``view`` under ``settings`` (their repr) printed last time, if every
+    file it was computed from is unchanged; else None."""
+    if not cache_enabled():
+        return None
+    file, key, path_stamps = _listing_key(view, settings, sys.path if path is None else path)
+    try:
+        with open(file, "rb") as fh:
+            header_line = fh.readline(1 << 26)
+            body = fh.read()
+        header = json.loads(header_line)
+        if not isinstance(header, dict) or header.get("key") != key:
+            return None
+        if header.get("path_stamps") != [list(s) for s in path_stamps]:
+            return None
+        stamps = header.get("stamps")
+        if not isinstance(stamps, list) or len(stamps) % 3:
+            return None
+        current: list[Any] = []
+        for p in stamps[0::3]:
+            current.extend(_stamp(p))  # a non-string path: TypeError, a miss
+        if current != stamps or header.get("blake2b") != _digest(body):
+            return None
+        return body.decode("utf-8")
+    except (OSError, ValueError, TypeError, RecursionError):
+        return None
+
+
+def remember_listing(view: str, settings: str, result: ScanResult, text: str,
+                     path: list[str] | None = None) -> None:
+    """Keep ``text`` for :func:`known_listing`; only for a scan that came from the discovery cache."""
+    if not cache_enabled() or not result.from_cache:
+        return
+    file, key, path_stamps = _listing_key(view, settings, sys.path if path is None else path)
+    body = text.encode("utf-8")
+    stamps = [x for d in result.dists for s in d.stamps for x in s]
+    header = {"format": _LISTING_FORMAT, "key": key, "path_stamps": path_stamps, "stamps": stamps,
+              "blake2b": _digest(body)}
+    import tempfile
+
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=".listing-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(json.dumps(header, separators=(",", ":")).encode("utf-8") + b"\n" + body)
+            os.replace(tmp, file)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+    except OSError:
+        pass  # read-only home, full disk: computed again next time

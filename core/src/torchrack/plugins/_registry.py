@@ -17,6 +17,7 @@ from typing import Any
 from torchrack._errors import TorchrackDeprecationWarning, TorchrackError
 from torchrack._kinds import COMMANDS_GROUP, GROUPS, HOOKS_GROUP, KINDS, normalize_kind, unknown_kind
 from torchrack.plugins._discovery import EntryPointFact, scan
+from torchrack.plugins._facts import ScanResult
 from torchrack.plugins._loader import (
     EntryPointImportError,
     TrustPolicy,
@@ -114,6 +115,8 @@ class Registry:
             for comp in plugin.components:
                 self._by_kind[comp.kind].setdefault(comp.name, []).append(comp)
         self._loaded: dict[tuple[str, str], Any] = {}
+        #: The scan :meth:`discover` built this registry from (None for one built by hand).
+        self.scan_result: ScanResult | None = None
 
     @classmethod
     def discover(
@@ -135,8 +138,11 @@ class Registry:
         try:
             result = scan(use_cache, path=path, annotate=precompute)
             if settings.no_plugins:  # TORCHRACK_NO_PLUGINS=1: nothing is vetted, listed or loaded
-                return cls([], result.torch_version, settings)
-            return cls(vet_all(result, settings), result.torch_version, settings)
+                reg = cls([], result.torch_version, settings)
+            else:
+                reg = cls(vet_all(result, settings), result.torch_version, settings)
+            reg.scan_result = result
+            return reg
         finally:
             if collecting:
                 gc.enable()
