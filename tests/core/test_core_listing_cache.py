@@ -153,3 +153,18 @@ def test_a_cache_path_that_is_a_file_still_lists(site: FakeSite) -> None:
     blocker.write_text("x")
     env = {"TORCHRACK_CACHE_DIR": str(blocker)}
     assert _listing(site, "--json", **env) == _listing(site, "--json", **env) == real
+
+
+def test_fifos_in_place_of_every_cache_file_are_misses_not_hangs(site: FakeSite) -> None:
+    """A FIFO where a cache file belongs (listing, discovery or manifest verdict) would block a
+    plain open() forever; each is read without blocking and is a miss."""
+    site.add("acme-losses")
+    site.backdate()
+    real = _warm(site, "--json")
+    replaced = [f for f in site.cache_dir.rglob("*") if f.is_file()]
+    assert {f.name.split("-")[0] for f in replaced} >= {"listing", "discovery"}
+    assert any(f.parent.name == "manifests" for f in replaced)
+    for f in replaced:
+        f.unlink()
+        os.mkfifo(f)
+    assert _listing(site, "--json") == real  # site.cli's timeout fails a hang

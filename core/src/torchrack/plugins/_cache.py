@@ -80,6 +80,21 @@ def _path_stamp(entry: str) -> tuple[str, int, int]:
     return (os.path.abspath(entry), zlib.crc32("\0".join(metas).encode()), len(metas))
 
 
+def _read_regular(file: Path | str) -> bytes:
+    """The bytes of ``file`` if it is a regular file; OSError otherwise. Opened without blocking,
+    so that a FIFO or device put where a cache file belongs is a miss, not a hang."""
+    import stat
+
+    fd = os.open(file, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{file} is not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            return fh.read()
+    finally:
+        os.close(fd)
+
+
 def _load_cache(
     file: Path, ident: str, path_stamps: list[tuple[str, int, int]]
 ) -> tuple[ScanResult | None, dict[str, DistFacts]]:
@@ -89,8 +104,7 @@ def _load_cache(
     every place a manifest was looked for) are all unchanged, by folder, so that installing one
     plugin costs one manifest validation, not one per installed plugin."""
     try:
-        with open(file, encoding="utf-8") as fh:
-            data = json.load(fh)
+        data = json.loads(_read_regular(file))
         if not isinstance(data, dict) or data.get("format") != _CACHE_FORMAT or data.get("ident") != ident:
             return None, {}
         if not _cache_ok(data):
@@ -221,8 +235,7 @@ def _known_verdict(raw: bytes) -> list[str] | None:
     if not cache_enabled():
         return None
     try:
-        with open(_verdict_file(raw), encoding="utf-8") as fh:
-            data = json.load(fh)
+        data = json.loads(_read_regular(_verdict_file(raw)))
     except (OSError, ValueError, RecursionError):
         return None
     if not isinstance(data, dict) or data.get("format") != _VERDICT_FORMAT:
@@ -290,9 +303,7 @@ def known_listing(view: str, settings: str, path: list[str] | None = None) -> st
         return None
     file, key, path_stamps = _listing_key(view, settings, sys.path if path is None else path)
     try:
-        with open(file, "rb") as fh:
-            header_line = fh.readline(1 << 26)
-            body = fh.read()
+        header_line, _, body = _read_regular(file).partition(b"\n")
         header = json.loads(header_line)
         if not isinstance(header, dict) or header.get("key") != key:
             return None
