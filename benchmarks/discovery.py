@@ -4,7 +4,10 @@ Builds N synthetic plugin distributions (dist-info with METADATA, entry_points.t
 a package holding ``torchrack-manifest.json`` and a module) in a temporary directory put on
 ``PYTHONPATH``, then times whole processes, interleaved round by round after one warm-up each:
 
-- ``A``:  ``python -m torchrack list --json`` with the discovery cache warm;
+- ``A``:  ``python -m torchrack list --json`` with every cache warm: nothing changed since the
+  last listing, which the listing cache prints again;
+- ``A1``: the same as the first listing after a change that another command already scanned: the
+  discovery cache is warm (facts reused), the listing cache is not (vetted and rendered again);
 - ``A2``: the same with ``TORCHRACK_NO_CACHE=1`` (full scan, manifests validated);
 - ``A3``: the same right after one more plugin was installed (the cache is stale: the unchanged
   distributions' facts are reused from it, only the new one is read and validated);
@@ -16,8 +19,8 @@ a package holding ``torchrack-manifest.json`` and a module) in a temporary direc
 
 A, B, B1 and C all see the same ``sys.path`` (the synthetic folder plus the environment).
 
-Prints one JSON line per N with the medians (seconds) and the ratios A/B, A2/B, A3/B, C/B, A/B1
-and A2/B1 (the cold listing against one plain scan). Targets: cold A2/B1 <= 1.5 at every size
+Prints one JSON line per N with the medians (seconds) and the ratios A/B, A2/B, A3/B, C/B, A/B1,
+A1/B1 and A2/B1 (the cold listing against one plain scan). Targets: cold A2/B1 <= 1.5 at every size
 (N = 0 is the first-party set alone), warm A/B1 <= 1.0, and no ratio growing with N.
 
 ``--python PATH`` times another environment (e.g. one with 150+ unrelated distributions:
@@ -191,10 +194,11 @@ def measure(n: int, repeats: int, py: str = sys.executable) -> dict[str, object]
             raise SystemExit("the warm-up did not write the discovery cache")
         for cmd, env in cases.values():  # one warm-up each (OS file cache, .pyc files)
             _time(cmd, env, str(cwd))
-        times: dict[str, list[float]] = {k: [] for k in [*cases, "A3"]}
-        for r in range(repeats):  # interleaved rounds: A3, A, A2, B, C, A3, A, A2, B, C, ...
+        times: dict[str, list[float]] = {k: [] for k in [*cases, "A3", "A1"]}
+        for r in range(repeats):  # interleaved rounds: A3, A1, A, A2, B, B1, C, A3, A1, A, ...
             build(root, 1, start=n + r)  # "install" one more plugin, then list
             times["A3"].append(_time(cases["A"][0], base, str(cwd)))
+            times["A1"].append(_time(cases["A"][0], base, str(cwd)))  # facts cached, listing not
             for key, (cmd, env) in cases.items():
                 times[key].append(_time(cmd, env, str(cwd)))
     med = {k: statistics.median(v) for k, v in times.items()}
@@ -208,6 +212,7 @@ def measure(n: int, repeats: int, py: str = sys.executable) -> dict[str, object]
         "ratio_A3_B": round(med["A3"] / med["B"], 3),
         "ratio_C_B": round(med["C"] / med["B"], 3),
         "ratio_A_B1": round(med["A"] / med["B1"], 3),
+        "ratio_A1_B1": round(med["A1"] / med["B1"], 3),
         "ratio_A2_B1": round(med["A2"] / med["B1"], 3),
         "distributions": _count(py),
         "python": platform.python_version(),

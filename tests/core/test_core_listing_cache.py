@@ -39,11 +39,11 @@ def _files(site: FakeSite) -> list[Path]:
 
 def _forge(file: Path, body: str) -> None:
     """Replace the remembered text, with a header that matches it (as only torchrack writes one)."""
-    import hashlib
+    from torchrack.plugins._cache import _digest
 
     header_line, _, _ = file.read_bytes().partition(b"\n")
     header = json.loads(header_line)
-    header["blake2b"] = hashlib.blake2b(body.encode(), digest_size=16).hexdigest()
+    header["checksum"] = _digest(body.encode())
     file.write_bytes(json.dumps(header).encode() + b"\n" + body.encode())
 
 

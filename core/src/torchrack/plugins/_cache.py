@@ -275,7 +275,7 @@ def _remember_verdict(raw: bytes, problems: list[str]) -> None:
 # the scanned files (the discovery cache's key and every stamp it checks), the trust settings in
 # force and the view asked for (kind, JSON or table, terminal or pipe), so it is remembered by
 # those: ``<cache dir>/listing-<checksum>.txt``, one JSON header line (the full key, the sys.path
-# stamps, every file stamp, a BLAKE2 digest of the text) and then the text. A hit stats the same
+# stamps, every file stamp, a checksum of the text) and then the text. A hit stats the same
 # files as the discovery cache does and prints; anything changed, unreadable or damaged is a miss
 # and the listing is computed in full. It is written only from a scan that itself came from a
 # valid discovery cache, so the same two-second rule against racy stamps applies.
@@ -291,9 +291,9 @@ def _listing_key(view: str, settings: str, path: list[str]) -> tuple[Path, str, 
 
 
 def _digest(text: bytes) -> str:
-    import hashlib
-
-    return hashlib.blake2b(text, digest_size=16).hexdigest()
+    """A checksum of the remembered text: it tells damage (a torn write, an edit) from the text
+    torchrack wrote. zlib is imported already; hashlib would add its OpenSSL start-up."""
+    return f"{zlib.crc32(text):08x}-{len(text)}"
 
 
 def known_listing(view: str, settings: str, path: list[str] | None = None) -> str | None:
@@ -315,7 +315,7 @@ def known_listing(view: str, settings: str, path: list[str] | None = None) -> st
         current: list[Any] = []
         for p in stamps[0::3]:
             current.extend(_stamp(p))  # a non-string path: TypeError, a miss
-        if current != stamps or header.get("blake2b") != _digest(body):
+        if current != stamps or header.get("checksum") != _digest(body):
             return None
         return body.decode("utf-8")
     except (OSError, ValueError, TypeError, RecursionError):
@@ -331,7 +331,7 @@ def remember_listing(view: str, settings: str, result: ScanResult, text: str,
     body = text.encode("utf-8")
     stamps = [x for d in result.dists for s in d.stamps for x in s]
     header = {"format": _LISTING_FORMAT, "key": key, "path_stamps": path_stamps, "stamps": stamps,
-              "blake2b": _digest(body)}
+              "checksum": _digest(body)}
     import tempfile
 
     try:
