@@ -87,10 +87,13 @@ def _read_regular(file: Path | str) -> bytes:
 
     fd = os.open(file, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
             raise OSError(f"{file} is not a regular file")
-        with os.fdopen(fd, "rb", closefd=False) as fh:
-            return fh.read()
+        chunks = []
+        while chunk := os.read(fd, max(info.st_size + 1, 65536)):  # +1: a file that grew is read whole
+            chunks.append(chunk)
+        return b"".join(chunks)
     finally:
         os.close(fd)
 
