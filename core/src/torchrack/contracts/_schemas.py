@@ -54,16 +54,25 @@ class SchemaProblem:
         return f"{self.pointer or '/'}: {self.message}"
 
 
+@functools.cache
 def _contracts_dir() -> Path:
+    # Installed from a wheel, the schemas sit beside this file: found with one stat, without
+    # importlib.resources (its imports, tempfile, shutil, zipfile and lzma among them, were 15 ms
+    # of every cold `torchrack list`). importlib.resources is kept for packages that are not
+    # plain folders (a zip on sys.path).
+    here = Path(__file__)
+    beside = here.with_name("json")
+    if beside.is_dir():
+        return beside
+    # An editable (development) install: the contracts sit at the repository root.
+    repo = here.resolve().parents[4] / "contracts"
+    if (repo / SCHEMA_FILES["manifest"]).is_file():
+        return repo
     from importlib import resources
 
     packaged = resources.files("torchrack.contracts").joinpath("json")
     if packaged.is_dir():
         return Path(str(packaged))
-    # An editable (development) install: the contracts sit at the repository root.
-    repo = Path(__file__).resolve().parents[4] / "contracts"
-    if repo.is_dir():
-        return repo
     raise TorchrackError(
         "torchrack's contracts folder is missing from the installation; reinstall torchrack"
     )
