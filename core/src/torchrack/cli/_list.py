@@ -25,16 +25,15 @@ def run(args: argparse.Namespace) -> int:
     # What a listing prints depends on the scanned files, the trust settings and the view only:
     # when none changed since the last one, print that (see torchrack.plugins._cache, the
     # listing cache), without vetting or rendering anything again.
-    from torchrack.plugins._cache import known_listing, remember_listing
+    from torchrack.cli.output import stdout_is_tty
+    from torchrack.plugins._cache import known_listing, listing_key, remember_listing
     from torchrack.plugins._trust import load_settings
 
     settings = load_settings()
-    try:
-        tty = bool(args.json) and sys.stdout.isatty()
-    except (AttributeError, ValueError):  # a replaced or closed stdout
-        tty = False
-    view = repr((("json-tty" if tty else "json") if args.json else "table", args.kind))
-    cached = known_listing(view, repr(settings))
+    tty = bool(args.json) and stdout_is_tty()
+    where = listing_key(repr((("json-tty" if tty else "json") if args.json else "table", args.kind)),
+                        repr(settings))
+    cached = known_listing(where)
     if cached is not None:
         sys.stdout.write(cached)
         return 0
@@ -44,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     text = _render(reg, args, tty)
     sys.stdout.write(text)
     if reg.scan_result is not None:
-        remember_listing(view, repr(settings), reg.scan_result, text)
+        remember_listing(where, reg.scan_result, text)
     return 0
 
 

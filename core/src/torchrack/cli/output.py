@@ -2,6 +2,7 @@
 
 - :func:`print_json`: strict JSON (RFC 8259) on stdout: NaN and infinities become ``null``;
 - :func:`table`: left-aligned columns;
+- :func:`stdout_is_tty`: whether stdout is a terminal (JSON is indented there);
 - :func:`clean`: a string with control characters escaped, so that no value a plugin or a user
   wrote (a run name, an error message) can move the cursor or recolour a terminal. The CLI
   applies it to everything written to stdout and stderr (:class:`EscapingWriter`).
@@ -52,11 +53,15 @@ def print_json(data: Any) -> None:
     # several times slower: 40 ms of a cold 1,000-plugin `torchrack list --json`, which a script
     # or CI job reading the pipe never looks at. json.dumps, not json.dump: dump writes every
     # token separately; one string and one write is several times faster.
+    sys.stdout.write(dumps(data, indent=2 if stdout_is_tty() else None) + "\n")
+
+
+def stdout_is_tty() -> bool:
+    """Whether stdout is a terminal (False for a pipe, a file, a replaced or closed stdout)."""
     try:
-        tty = sys.stdout.isatty()
-    except (AttributeError, ValueError):  # a replaced or closed stdout
-        tty = False
-    sys.stdout.write(dumps(data, indent=2 if tty else None) + "\n")
+        return bool(sys.stdout.isatty())
+    except (AttributeError, ValueError):
+        return False
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

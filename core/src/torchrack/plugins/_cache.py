@@ -21,7 +21,7 @@ from typing import Any
 
 from torchrack._kinds import KIND_OF_GROUP
 from torchrack._version import __version__
-from torchrack.plugins._facts import DistFacts, ScanResult, _stamp
+from torchrack.plugins._facts import DistFacts, ScanResult, _read_file, _stamp
 
 #: What a cached scan or manifest verdict was computed for, beside the bytes it read: this
 #: torchrack's version and the entry-point groups it knows (a new kind changes both what a scan
@@ -80,22 +80,38 @@ def _path_stamp(entry: str) -> tuple[str, int, int]:
     return (os.path.abspath(entry), zlib.crc32("\0".join(metas).encode()), len(metas))
 
 
-def _read_regular(file: Path | str) -> bytes:
-    """The bytes of ``file`` if it is a regular file; OSError otherwise. Opened without blocking,
-    so that a FIFO or device put where a cache file belongs is a miss, not a hang."""
-    import stat
+#: The largest cache file read; a larger one is a miss.
+_MAX_CACHE_BYTES = 1 << 30
 
-    fd = os.open(file, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+
+def _read_cache_file(file: Path) -> bytes:
+    """A cache file's bytes (:func:`_read_file`: regular files only, never blocking); OSError
+    when it is missing, unreadable, not a regular file or too large, which callers take as a miss."""
+    raw, _ = _read_file(str(file), _MAX_CACHE_BYTES + 1)
+    if raw is None or len(raw) > _MAX_CACHE_BYTES:
+        raise OSError(f"{file}: no cache file to read")
+    return raw
+
+
+def _write_atomic(file: Path, prefix: str, data: bytes) -> None:
+    """Write ``data`` to ``file`` whole or not at all: to a temporary name in its folder, then
+    renamed (concurrent writers leave one complete file; a failed write leaves no temporary).
+    Any OSError (a read-only home, a full disk) is swallowed: a cache is never required."""
+    import tempfile
+
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise OSError(f"{file} is not a regular file")
-        chunks = []
-        while chunk := os.read(fd, max(info.st_size + 1, 65536)):  # +1: a file that grew is read whole
-            chunks.append(chunk)
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
+        file.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=prefix, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, file)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+    except OSError:
+        pass
 
 
 def _load_cache(
@@ -107,7 +123,7 @@ def _load_cache(
     every place a manifest was looked for) are all unchanged, by folder, so that installing one
     plugin costs one manifest validation, not one per installed plugin."""
     try:
-        data = json.loads(_read_regular(file))
+        data = json.loads(_read_cache_file(file))
         if not isinstance(data, dict) or data.get("format") != _CACHE_FORMAT or data.get("ident") != ident:
             return None, {}
         if not _cache_ok(data):
@@ -200,16 +216,8 @@ def _write_cache(
         "torch_version": result.torch_version,
         "dists": [d.to_json() for d in result.dists],
     }
-    import tempfile
-
-    try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=".discovery-", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(json.dumps(payload, separators=(",", ":")))  # dumps: json's C encoder
-        os.replace(tmp, file)
-    except OSError:
-        pass  # read-only home, full disk: discovery still works, just uncached
+    # json.dumps: json's C encoder (json.dump writes token by token)
+    _write_atomic(file, ".discovery-", json.dumps(payload, separators=(",", ":")).encode("utf-8"))
 
 
 
@@ -238,7 +246,7 @@ def _known_verdict(raw: bytes) -> list[str] | None:
     if not cache_enabled():
         return None
     try:
-        data = json.loads(_read_regular(_verdict_file(raw)))
+        data = json.loads(_read_cache_file(_verdict_file(raw)))
     except (OSError, ValueError, RecursionError):
         return None
     if not isinstance(data, dict) or data.get("format") != _VERDICT_FORMAT:
@@ -252,22 +260,8 @@ def _known_verdict(raw: bytes) -> list[str] | None:
 def _remember_verdict(raw: bytes, problems: list[str]) -> None:
     if not cache_enabled():
         return
-    import tempfile
-
-    file = _verdict_file(raw)
-    try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=".verdict-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump({"format": _VERDICT_FORMAT, "problems": problems}, fh)
-            os.replace(tmp, file)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-    except OSError:
-        pass  # read-only home, full disk: validated again next time
+    data = json.dumps({"format": _VERDICT_FORMAT, "problems": problems}).encode("utf-8")
+    _write_atomic(_verdict_file(raw), ".verdict-", data)  # failing: validated again next time
 
 
 # -- the listing cache: what `torchrack list` printed, by everything it depends on ----------------
@@ -286,8 +280,17 @@ def _remember_verdict(raw: bytes, problems: list[str]) -> None:
 _LISTING_FORMAT = 1
 
 
-def _listing_key(view: str, settings: str, path: list[str]) -> tuple[Path, str, list[tuple[str, int, int]]]:
-    _, ident, path_stamps = _cache_key(path)
+#: Where a listing is remembered, its full key and the ``sys.path`` stamps it was keyed on.
+ListingKey = tuple[Path, str, list[tuple[str, int, int]]]
+
+
+def listing_key(view: str, settings: str, path: list[str] | None = None) -> ListingKey | None:
+    """The listing cache's key of ``view`` under ``settings`` (their repr) on ``path`` (default
+    ``sys.path``), or None when the caches are off. Computed once per command: the lookup and,
+    on a miss, the write share it (each computation lists every ``sys.path`` entry)."""
+    if not cache_enabled():
+        return None
+    _, ident, path_stamps = _cache_key(sys.path if path is None else path)
     key = "\0".join([f"listing{_LISTING_FORMAT}", ident, view, settings])
     digest = f"{zlib.crc32(key.encode()):08x}{len(key):04x}"
     return cache_dir() / f"listing-{digest}.txt", key, path_stamps
@@ -299,14 +302,14 @@ def _digest(text: bytes) -> str:
     return f"{zlib.crc32(text):08x}-{len(text)}"
 
 
-def known_listing(view: str, settings: str, path: list[str] | None = None) -> str | None:
-    """The text a listing of ``view`` under ``settings`` (their repr) printed last time, if every
-    file it was computed from is unchanged; else None."""
-    if not cache_enabled():
+def known_listing(where: ListingKey | None) -> str | None:
+    """The text the listing of ``where`` (:func:`listing_key`) printed last time, if every file it
+    was computed from is unchanged; else None."""
+    if where is None:
         return None
-    file, key, path_stamps = _listing_key(view, settings, sys.path if path is None else path)
+    file, key, path_stamps = where
     try:
-        header_line, _, body = _read_regular(file).partition(b"\n")
+        header_line, _, body = _read_cache_file(file).partition(b"\n")
         header = json.loads(header_line)
         if not isinstance(header, dict) or header.get("key") != key:
             return None
@@ -325,28 +328,14 @@ def known_listing(view: str, settings: str, path: list[str] | None = None) -> st
         return None
 
 
-def remember_listing(view: str, settings: str, result: ScanResult, text: str,
-                     path: list[str] | None = None) -> None:
+def remember_listing(where: ListingKey | None, result: ScanResult, text: str) -> None:
     """Keep ``text`` for :func:`known_listing`; only for a scan that came from the discovery cache."""
-    if not cache_enabled() or not result.from_cache:
+    if where is None or not result.from_cache:
         return
-    file, key, path_stamps = _listing_key(view, settings, sys.path if path is None else path)
+    file, key, path_stamps = where
     body = text.encode("utf-8")
     stamps = [x for d in result.dists for s in d.stamps for x in s]
     header = {"format": _LISTING_FORMAT, "key": key, "path_stamps": path_stamps, "stamps": stamps,
               "checksum": _digest(body)}
-    import tempfile
-
-    try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=".listing-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(json.dumps(header, separators=(",", ":")).encode("utf-8") + b"\n" + body)
-            os.replace(tmp, file)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-    except OSError:
-        pass  # read-only home, full disk: computed again next time
+    # failing (read-only home, full disk): computed again next time
+    _write_atomic(file, ".listing-", json.dumps(header, separators=(",", ":")).encode("utf-8") + b"\n" + body)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import stat
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,7 +25,7 @@ from torchrack.plugins._cache import cache_enabled as cache_enabled
 from torchrack.plugins._facts import DistFacts as DistFacts
 from torchrack.plugins._facts import EntryPointFact as EntryPointFact
 from torchrack.plugins._facts import ScanResult as ScanResult
-from torchrack.plugins._facts import _stamp
+from torchrack.plugins._facts import _read_file, _stamp
 
 # importlib.metadata, importlib.util, tempfile and jsonschema are imported only by a full scan:
 # a warm `torchrack list` reads the cache and never needs them.
@@ -189,31 +188,6 @@ def _read_manifest_stamped(
         except OSError as exc:
             return None, [f"{path}: cannot read the manifest: {exc.strerror or exc}"], None
     return (*parse_manifest(raw, path), stamp)
-
-
-def _read_file(path: str, limit: int) -> tuple[bytes | None, tuple[str, int, int]]:
-    """At most ``limit`` bytes of a regular file and its stamp (``_stamp``'s, from the same open
-    file: no second stat), or ``(None, stamp)`` when it is missing, unreadable or not a regular
-    file (a FIFO named METADATA must not block discovery)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except OSError:
-        return None, (path, -1, -1)
-    try:
-        st = os.fstat(fd)
-        stamp = (path, st.st_mtime_ns, st.st_size)
-        if not stat.S_ISREG(st.st_mode):
-            return None, stamp
-        chunks = [os.read(fd, limit)]
-        got = len(chunks[0])
-        while chunks[-1] and got < limit:  # a short read: rare for a regular file, not impossible
-            chunks.append(os.read(fd, limit - got))
-            got += len(chunks[-1])
-        return b"".join(chunks), stamp
-    except OSError:
-        return None, (path, -1, -1)
-    finally:
-        os.close(fd)
 
 
 def _read_text(path: str) -> tuple[str | None, tuple[str, int, int]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,3 +79,30 @@ def _stamp(path: str) -> tuple[str, int, int]:
     except OSError:
         return (path, -1, -1)
     return (path, st.st_mtime_ns, st.st_size)
+
+
+def _read_file(path: str, limit: int) -> tuple[bytes | None, tuple[str, int, int]]:
+    """At most ``limit`` bytes of a regular file and its stamp (``_stamp``'s, from the same open
+    file: no second stat), or ``(None, stamp)`` when it is missing, unreadable or not a regular
+    file. Opened without blocking: a FIFO named METADATA, or put where a cache file belongs, must
+    not block discovery. The first read asks for the file's size plus one byte, not ``limit``
+    (os.read allocates what it is asked for: a 4 MiB buffer per manifest of a cold scan)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None, (path, -1, -1)
+    try:
+        st = os.fstat(fd)
+        stamp = (path, st.st_mtime_ns, st.st_size)
+        if not stat.S_ISREG(st.st_mode):
+            return None, stamp
+        chunks = [os.read(fd, min(limit, st.st_size + 1))]
+        got = len(chunks[0])
+        while chunks[-1] and got < limit:  # a short read, or a file that grew since the stat
+            chunks.append(os.read(fd, min(limit - got, 1 << 16)))
+            got += len(chunks[-1])
+        return b"".join(chunks), stamp
+    except OSError:
+        return None, (path, -1, -1)
+    finally:
+        os.close(fd)
