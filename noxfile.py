@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import nox
 
@@ -51,15 +52,21 @@ def typecheck(session: nox.Session) -> None:
     session.run("mypy")
 
 
-def _first_party_deps(plugin: str) -> list[str]:
-    """The plugins/ folders that ``plugin`` declares as dependencies (``torchrack-runs>=0.1``)."""
-    import re
-
+def _project(folder: str) -> dict[str, Any]:
+    """The ``[project]`` table of ``folder``'s pyproject.toml (``core`` or ``plugins/NAME``)."""
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
         import tomli as tomllib
-    project = tomllib.loads((ROOT / "plugins" / plugin / "pyproject.toml").read_text("utf-8"))["project"]
+    project: dict[str, Any] = tomllib.loads((ROOT / folder / "pyproject.toml").read_text("utf-8"))["project"]
+    return project
+
+
+def _first_party_deps(plugin: str) -> list[str]:
+    """The plugins/ folders that ``plugin`` declares as dependencies (``torchrack-runs>=0.1``)."""
+    import re
+
+    project = _project(f"plugins/{plugin}")
     names = {re.split(r"[\s<>=!~;\[]", dep, maxsplit=1)[0].lower() for dep in project.get("dependencies", [])}
     return sorted(n for n in names if n != plugin and (ROOT / "plugins" / n / "pyproject.toml").is_file())
 
@@ -94,11 +101,7 @@ def _prebuilt_wheel(folder: str) -> str:
     wheels = os.environ.get("TORCHRACK_ISOLATION_WHEELS")
     if not wheels:
         return f"./{folder}"
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib
-    name = tomllib.loads((ROOT / folder / "pyproject.toml").read_text("utf-8"))["project"]["name"]
+    name = _project(folder)["name"]
     found = sorted(Path(wheels).glob(f"{name.replace('-', '_')}-*.whl"))
     if len(found) != 1:
         raise RuntimeError(f"TORCHRACK_ISOLATION_WHEELS={wheels}: expected one wheel of {name}, "
