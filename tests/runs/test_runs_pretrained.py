@@ -90,3 +90,26 @@ def test_a_bad_run_reference_is_named_and_nothing_is_recorded(
     proc = torchrack("run", "bad.toml", cwd=cwd)
     assert proc.returncode == 1 and needle in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     assert len(json.loads(torchrack("runs", "list", "--json", cwd=cwd).stdout)) == count
+
+
+@pytest.mark.slow
+def test_a_run_whose_backbone_keeps_its_feature_map_transfers_through_an_adapter(tmp_path: Path) -> None:
+    # The transfer example's shape: small_cnn with pool = false gives [N, F, h, w]; the checkpoint
+    # backbone wrapping it gives the same map (its output spec once said [N, F] only, and the
+    # contract check refused every such run), which the flatten adapter turns into features.
+    feature_map = 'params = { in_channels = 1, widths = [8, 16], pool = false, pool_after = [0] } }'
+    pre = PRE.replace("params = { in_channels = 1, widths = [8, 16] } }",
+                      feature_map + '\nadapter = { name = "flatten" }')
+    (tmp_path / "pre.toml").write_text(pre)
+    proc = torchrack("run", "pre.toml", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    run_id = _show(tmp_path)["run_id"]
+    post = TRANSFER.replace("RUN", run_id).replace("freeze = true } }", 'freeze = true } }\nadapter = { name = "flatten" }')
+    (tmp_path / "post.toml").write_text(post)
+    proc = torchrack("validate", "post.toml", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    # Without the adapter the map meets the head's [N, F]: refused before anything runs, and the
+    # error proposes the adapter lines.
+    (tmp_path / "bare.toml").write_text(TRANSFER.replace("RUN", run_id))
+    proc = torchrack("validate", "bare.toml", cwd=tmp_path)
+    assert proc.returncode != 0 and "[model.adapter]" in proc.stderr, proc.stderr
