@@ -55,6 +55,21 @@ def test_mismatches_name_both_sides_and_the_fix(registry: Registry, overrides: l
     assert expected in _problems(registry, overrides, augment, device=device)
 
 
+def test_a_component_that_computes_other_than_it_declares_is_blamed_not_the_config(
+        registry: Registry, device: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A plugin bug: the module's output disagrees with its own manifest. No config line fixes it,
+    # so the message says which plugin (and version) to report, not "X expects .. but X gives".
+    from torchrack_heads.linear import LinearHead
+
+    real = LinearHead.forward
+    monkeypatch.setattr(LinearHead, "forward", lambda self, features: real(self, features)[..., None])
+    [problem] = _problems(registry, [], device=device)
+    assert problem.startswith(
+        "head 'linear' (model.head) output 'logits' is declared [N, 10] in its manifest "
+        "but the module gave [N, 10, 1]: its declared outputs do not match what it computes "
+        "(a bug in torchrack-heads 0.1.0; report it to the plugin's author)"), problem
+
+
 def test_soft_targets_with_matching_classes_fit(registry: Registry, device: str) -> None:
     assert _problems(registry, [], {"name": "mixup", "params": {"num_classes": 10}}, device=device) == []
 

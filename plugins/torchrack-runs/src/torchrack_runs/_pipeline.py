@@ -180,10 +180,21 @@ class _Checker:
             batch = spec.shape[0] if spec.shape else None
             if shape and isinstance(batch, str) and self.bindings.get(batch) == shape[0]:
                 shown[0] = batch
-            self.problems.append(
-                f"{_name(slot)} {label} {name!r} expects {format_shape(spec.shape)}{from_}"
-                f"{source} {format_shape(shown)}{hint}"
-            )
+            if label == "output" and t.producer is slot:
+                # The component's own result against its own declaration: no config can fix
+                # that, only the plugin (saying "X expects ... but X gives" read as a riddle).
+                assert slot.info is not None
+                self.problems.append(
+                    f"{_name(slot)} output {name!r} is declared {format_shape(spec.shape)}{from_} "
+                    f"in its manifest but the module gave {format_shape(shown)}: its declared "
+                    f"outputs do not match what it computes (a bug in {slot.info.dist} "
+                    f"{slot.info.dist_version}; report it to the plugin's author){hint}"
+                )
+            else:
+                self.problems.append(
+                    f"{_name(slot)} {label} {name!r} expects {format_shape(spec.shape)}{from_}"
+                    f"{source} {format_shape(shown)}{hint}"
+                )
             return False
         for sym in trial:
             if sym not in self.bindings:
