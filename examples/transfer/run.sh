@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The transfer example end to end (about 2 minutes on 2 cores): pre-train on the digits 0-4, then
+# The transfer example end to end (about 30 s on 2 cores): pre-train on the digits 0-4, then
 # learn 5-9 from 10 labels per class, from scratch and from the pre-trained frozen backbone, three
 # seeds each; prints each run's held-out accuracy, the mean and spread of both, and a compare.
 #   examples/transfer/run.sh [--store PATH]     (default store: ./.torchrack/runs.sqlite)
