@@ -12,6 +12,9 @@ a package holding ``torchrack-manifest.json`` and a module) in a temporary direc
 - ``A4``: no discovery or listing cache, but the user's shared manifest verdicts
   (``<cache>/manifests/``, by content) kept: a new virtualenv, or a CI job that restores
   ``~/.cache/torchrack``, listing the same plugins (every file read, no manifest re-validated);
+- ``A5``: with an empty cache folder: a fresh CI job or machine, the first command after
+  ``pip install``: everything read and validated, and every cache written (the discovery cache
+  and the shared verdicts; what A2 leaves out);
 - ``A3``: the same right after one more plugin was installed (the cache is stale: the unchanged
   distributions' facts are reused from it, only the new one is read and validated);
 - ``B``:  a plain script that calls ``importlib.metadata.entry_points`` for the eight groups;
@@ -23,7 +26,7 @@ a package holding ``torchrack-manifest.json`` and a module) in a temporary direc
 A, B, B1 and C all see the same ``sys.path`` (the synthetic folder plus the environment).
 
 Prints one JSON line per N with the medians (seconds) and the ratios A/B, A2/B, A3/B, C/B, A/B1,
-A1/B1, A2/B1 and A4/B1 (the cold listings against one plain scan). Targets: cold A2/B1 <= 1.5 at every size
+A1/B1, A2/B1, A4/B1 and A5/B1 (the cold listings against one plain scan). Targets: cold A2/B1 <= 1.5 at every size
 (N = 0 is the first-party set alone), warm A/B1 <= 1.0, and no ratio growing with N.
 
 ``--python PATH`` times another environment (e.g. one with 150+ unrelated distributions:
@@ -38,6 +41,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -200,7 +204,8 @@ def measure(n: int, repeats: int, py: str = sys.executable) -> dict[str, object]
         # A4's cache folder: only the shared verdicts survive from one listing to the next.
         shared = dict(base, TORCHRACK_CACHE_DIR=str(Path(tmp) / "cache4"))
         _time(cases["A"][0], shared, str(cwd))
-        times: dict[str, list[float]] = {k: [] for k in [*cases, "A3", "A1", "A4"]}
+        times: dict[str, list[float]] = {k: [] for k in [*cases, "A3", "A1", "A4", "A5"]}
+        fresh = Path(tmp) / "cache5"
         for r in range(repeats):  # interleaved rounds: A3, A1, A4, A, A2, B, B1, C, A3, ...
             build(root, 1, start=n + r)  # "install" one more plugin, then list
             times["A3"].append(_time(cases["A"][0], base, str(cwd)))
@@ -208,6 +213,9 @@ def measure(n: int, repeats: int, py: str = sys.executable) -> dict[str, object]
             for f in Path(shared["TORCHRACK_CACHE_DIR"]).glob("*-*.*"):  # discovery-, listing-
                 f.unlink()
             times["A4"].append(_time(cases["A"][0], shared, str(cwd)))
+            if fresh.exists():
+                shutil.rmtree(fresh)
+            times["A5"].append(_time(cases["A"][0], dict(base, TORCHRACK_CACHE_DIR=str(fresh)), str(cwd)))
             for key, (cmd, env) in cases.items():
                 times[key].append(_time(cmd, env, str(cwd)))
     med = {k: statistics.median(v) for k, v in times.items()}
@@ -224,6 +232,7 @@ def measure(n: int, repeats: int, py: str = sys.executable) -> dict[str, object]
         "ratio_A1_B1": round(med["A1"] / med["B1"], 3),
         "ratio_A2_B1": round(med["A2"] / med["B1"], 3),
         "ratio_A4_B1": round(med["A4"] / med["B1"], 3),
+        "ratio_A5_B1": round(med["A5"] / med["B1"], 3),
         "distributions": _count(py),
         "python": platform.python_version(),
         "loadavg": [round(x, 2) for x in os.getloadavg()],

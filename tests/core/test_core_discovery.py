@@ -135,9 +135,9 @@ def _count_manifest_reads(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
     reads: list[str | None] = []
     real = discovery._read_manifest_stamped  # what the scan reads manifests with
 
-    def counting(path: str | None):  # type: ignore[no-untyped-def]
+    def counting(path: str | None, *rest):  # type: ignore[no-untyped-def]
         reads.append(path)
-        return real(path)
+        return real(path, *rest)
 
     monkeypatch.setattr(discovery, "_read_manifest_stamped", counting)
     return reads

@@ -69,26 +69,31 @@ def test_an_unwritable_cache_folder_costs_speed_never_correctness(site: FakeSite
         assert _discover(site) == {"acme-losses": "ok", "acme-bad": "broken"}
 
 
-def test_concurrent_writers_leave_whole_verdict_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from torchrack.plugins import _discovery as discovery
+def test_concurrent_writers_leave_a_whole_verdict_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from torchrack.plugins._cache import VerdictBook, manifest_digest
 
     monkeypatch.setenv("TORCHRACK_CACHE_DIR", str(tmp_path / "cache"))
-    raw = b'{"manifest_version": 1}'
+    digest = manifest_digest(b'{"manifest_version": 1}')
     expected = [f"problem {i}" for i in range(200)]  # long enough that a torn write would show
     bad: list[object] = []
     stop = threading.Event()
 
-    def write() -> None:
-        while not stop.is_set():
-            discovery._remember_verdict(raw, expected)
+    def write(n: int) -> None:
+        i = 0
+        while not stop.is_set():  # each writer adds entries of its own beside the shared one
+            book = VerdictBook()
+            book.put(digest, expected)
+            book.put(f"writer-{n}-{i}", [])
+            book.save()
+            i += 1
 
     def read() -> None:
-        for _ in range(2000):
-            got = discovery._known_verdict(raw)
+        for _ in range(500):
+            got = VerdictBook().get(digest)
             if got is not None and got != expected:
                 bad.append(got)
 
-    writers = [threading.Thread(target=write) for _ in range(3)]
+    writers = [threading.Thread(target=write, args=(n,)) for n in range(3)]
     for w in writers:
         w.start()
     read()
@@ -96,8 +101,37 @@ def test_concurrent_writers_leave_whole_verdict_files(tmp_path: Path, monkeypatc
     for w in writers:
         w.join()
     assert bad == []
-    assert discovery._known_verdict(raw) == expected
-    assert not list((tmp_path / "cache" / "manifests").glob(".verdict-*"))  # no temporary left behind
+    assert VerdictBook().get(digest) == expected
+    folder = tmp_path / "cache" / "manifests"
+    assert [f.name for f in folder.iterdir()] == ["verdicts.json"]  # no temporary left behind
+
+
+def test_the_verdict_file_keeps_what_other_writers_added_and_is_bounded(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from torchrack.plugins import _cache
+
+    monkeypatch.setenv("TORCHRACK_CACHE_DIR", str(tmp_path / "cache"))
+    first, second = _cache.VerdictBook(), _cache.VerdictBook()
+    assert first.get("a") is None and second.get("b") is None  # both read the (absent) file
+    first.put("a", ["one problem"])
+    first.save()
+    second.put("b", [])
+    second.save()  # the file changed since second read it: merged, not overwritten
+    book = _cache.VerdictBook()
+    assert book.get("a") == ["one problem"] and book.get("b") == []
+    monkeypatch.setattr(_cache, "_MAX_VERDICTS", 3)
+    for key in "cde":
+        book.put(key, [])
+    book.save()
+    kept = json.loads((tmp_path / "cache" / "manifests" / "verdicts.json").read_text())["verdicts"]
+    assert list(kept) == ["c", "d", "e"]  # the newest
+    # an entry of the wrong shape, or a file of another format, is a miss, never trusted
+    (tmp_path / "cache" / "manifests" / "verdicts.json").write_text(json.dumps(
+        {"format": _cache._VERDICT_FORMAT, "verdicts": {"c": "not a list", "d": [1], "e": []}}))
+    book = _cache.VerdictBook()
+    assert (book.get("c"), book.get("d"), book.get("e")) == (None, None, [])
+    (tmp_path / "cache" / "manifests" / "verdicts.json").write_text('{"format": 1, "problems": []}')
+    assert _cache.VerdictBook().get("e") is None
 
 
 def test_two_processes_scanning_one_cold_cache_both_succeed(site: FakeSite) -> None:
@@ -110,8 +144,8 @@ def test_two_processes_scanning_one_cold_cache_both_succeed(site: FakeSite) -> N
     outs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
     assert all(o.strip() == "['ok']" for o, _ in outs), outs
-    files = list((site.cache_dir / "manifests").glob("*.json"))
-    assert len(files) == 20 and all(json.loads(f.read_text())["problems"] == [] for f in files)
+    verdicts = json.loads((site.cache_dir / "manifests" / "verdicts.json").read_text())["verdicts"]
+    assert len(verdicts) == 20 and all(v == [] for v in verdicts.values())
 
 
 def test_python_m_torchrack_shares_one_cache_across_working_folders(site: FakeSite, tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from torchrack._kinds import KIND_OF_GROUP
-from torchrack.plugins._cache import _cache_key, _known_verdict, _load_cache, _remember_verdict, _write_cache
+from torchrack.plugins._cache import VerdictBook, _cache_key, _load_cache, _write_cache, manifest_digest
 from torchrack.plugins._cache import cache_dir as cache_dir
 from torchrack.plugins._cache import cache_enabled as cache_enabled
 from torchrack.plugins._facts import DistFacts as DistFacts
@@ -125,10 +125,19 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number (JSON has no NaN or Infinity)")
 
 
-def parse_manifest(raw: bytes, where: str) -> tuple[dict[str, Any] | None, list[str]]:
+def parse_manifest(raw: bytes, where: str, book: VerdictBook | None = None) -> tuple[dict[str, Any] | None, list[str]]:
     """Parse and validate manifest bytes; every failure is a problem naming ``where``, never an
     exception: too large, not UTF-8, not JSON, nested too deeply, a number JSON cannot hold
-    (NaN, Infinity, more digits than Python reads), or invalid against the manifest schema."""
+    (NaN, Infinity, more digits than Python reads), or invalid against the manifest schema.
+
+    The schema verdict is looked up in, and a new one added to, ``book`` (the caller saves it:
+    a scan once at its end); without one, a book of its own is opened and saved."""
+    if book is None:
+        book = VerdictBook()
+        try:
+            return parse_manifest(raw, where, book)
+        finally:
+            book.save()
     if len(raw) > MAX_MANIFEST_BYTES:
         return None, [f"{where}: the manifest is larger than {MAX_MANIFEST_BYTES} bytes; a "
                       "manifest describes components, it holds no data"]
@@ -147,7 +156,8 @@ def parse_manifest(raw: bytes, where: str) -> tuple[dict[str, Any] | None, list[
             text = (f"it holds an integer of more digits than can be read (over {limit}), which no "
                     "manifest field needs")
         return None, [f"{where}: not a usable manifest: {text}"]
-    known = _known_verdict(raw)
+    digest = manifest_digest(raw) if book.file is not None else ""
+    known = book.get(digest) if digest else None
     if known is not None:
         problems = [f"{where}: {p}" for p in known]
         return (data if isinstance(data, dict) else None), problems
@@ -162,7 +172,8 @@ def parse_manifest(raw: bytes, where: str) -> tuple[dict[str, Any] | None, list[
                     found.append(f"params schema of {name!r} is invalid at {p}")
     except RecursionError:
         return None, [f"{where}: not a usable manifest: nested too deeply"]
-    _remember_verdict(raw, found)
+    if digest:
+        book.put(digest, found)
     return (data if isinstance(data, dict) else None), [f"{where}: {p}" for p in found]
 
 
@@ -173,7 +184,7 @@ def _read_manifest(path: str | None) -> tuple[dict[str, Any] | None, list[str]]:
 
 
 def _read_manifest_stamped(
-    path: str | None,
+    path: str | None, book: VerdictBook | None = None,
 ) -> tuple[dict[str, Any] | None, list[str], tuple[str, int, int] | None]:
     """:func:`_read_manifest`, and the file's stamp as it was read (None: not read)."""
     if path is None:
@@ -187,7 +198,7 @@ def _read_manifest_stamped(
                 raw = fh.read(MAX_MANIFEST_BYTES + 1)
         except OSError as exc:
             return None, [f"{path}: cannot read the manifest: {exc.strerror or exc}"], None
-    return (*parse_manifest(raw, path), stamp)
+    return (*parse_manifest(raw, path, book), stamp)
 
 
 def _read_text(path: str) -> tuple[str | None, tuple[str, int, int]]:
@@ -240,6 +251,14 @@ def _scan_uncached(
     """Scan every distribution; ``reuse`` maps a dist-info folder to facts still known to hold
     (every file they were read from unchanged), which are taken as they are instead of re-read
     and re-validated."""
+    book = VerdictBook()
+    try:
+        return _scan_folders(path, reuse, book)
+    finally:
+        book.save()
+
+
+def _scan_folders(path: list[str] | None, reuse: dict[str, DistFacts] | None, book: VerdictBook) -> ScanResult:
     seen: set[str] = set()
     dists: list[DistFacts] = []
     torch_version = None
@@ -266,7 +285,7 @@ def _scan_uncached(
             meta_text = _read_text(os.path.join(dist_path, "PKG-INFO"))[0]
         name, version, requires = _parse_metadata(meta_text or "")
         manifest_path, tried = _find_manifest(os.path.dirname(dist_path), eps, path)
-        manifest, problems, manifest_stamp = _read_manifest_stamped(manifest_path)
+        manifest, problems, manifest_stamp = _read_manifest_stamped(manifest_path, book)
         if version is None:
             problems = [f"{dist_path}/METADATA has no Version header, which every distribution must "
                         "have (core metadata spec); reinstall it from a release that has one", *problems]
