@@ -183,14 +183,21 @@ def test_a_changed_or_removed_distribution_is_not_taken_from_the_stale_cache(
 
 
 def test_cached_facts_keep_every_field() -> None:
-    """DistFacts.to_json (the cache's writer) holds every field, as dataclasses.asdict would, and
-    from_json reads it back equal: a field added later cannot silently drop out of the cache."""
-    from dataclasses import asdict
+    """DistFacts.to_json (the cache's writer) holds every field (every __init__ parameter, each
+    also in ``_fields``, which repr and == compare), and from_json reads it back equal: a field
+    added later cannot silently drop out of the cache."""
+    import inspect
 
     from torchrack.plugins._facts import DistFacts, EntryPointFact
 
+    params = list(inspect.signature(DistFacts.__init__).parameters)[1:]
+    assert params == list(DistFacts._fields)
     facts = DistFacts("acme", "1.0", "/site/acme-1.0.dist-info", ["torchrack>=0.1"],
                       [EntryPointFact("torchrack.losses", "l1", "acme.losses:L1")], "/site/acme/m.json",
                       {"manifest_version": 1}, ["a problem"], [("/site/x", 1, 2)], {"reasons": []})
-    assert facts.to_json() == asdict(facts)
+    as_json = facts.to_json()
+    assert list(as_json) == params
+    assert as_json["entry_points"] == [{"group": "torchrack.losses", "name": "l1", "value": "acme.losses:L1"}]
+    assert {k: v for k, v in as_json.items() if k != "entry_points"} == {
+        k: getattr(facts, k) for k in params if k != "entry_points"}
     assert DistFacts.from_json(json.loads(json.dumps(facts.to_json()))) == facts

@@ -15,15 +15,14 @@ command quietly. Everything written to the terminal has its control characters e
 from __future__ import annotations
 
 import argparse
-import difflib
 import importlib
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from torchrack._errors import TorchrackError
+from torchrack._record import Record
 from torchrack._version import API_VERSION, __version__
 
 if TYPE_CHECKING:
@@ -53,15 +52,18 @@ PROVIDERS: dict[str, str] = {
 }
 
 
-@dataclass
-class PluginCommand:
+class PluginCommand(Record):
     """A ``torchrack.commands`` entry point: where from, its summary, why it cannot run (if so)."""
 
-    name: str
-    plugin: PluginInfo
-    entry_point: EntryPointFact
-    summary: str
-    unavailable: str | None
+    _fields = ("name", "plugin", "entry_point", "summary", "unavailable")
+
+    def __init__(self, name: str, plugin: PluginInfo, entry_point: EntryPointFact, summary: str,
+                 unavailable: str | None) -> None:
+        self.name = name
+        self.plugin = plugin
+        self.entry_point = entry_point
+        self.summary = summary
+        self.unavailable = unavailable
 
 
 def plugin_commands(registry: Registry) -> dict[str, list[PluginCommand]]:
@@ -147,6 +149,8 @@ def _find_command(name: str) -> tuple[Any, str] | int:
         print(f"torchrack {name}: error: this command is provided by the {PROVIDERS[name]} "
               f"distribution, which is not installed; pip install {PROVIDERS[name]}", file=sys.stderr)
         return 1
+    import difflib
+
     known = list(COMMANDS) + list(PROVIDERS)
     close = difflib.get_close_matches(name, known, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -175,6 +179,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout, sys.stderr = saved
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's formatter, told the terminal's width: without one it imports :mod:`shutil`
+    (with bz2 and lzma, 2 ms of every command) to ask, and argparse builds a formatter for each
+    argument added. The width is asked of the terminal the same way (``COLUMNS``, then stdout's
+    terminal, else 80) when help is actually written."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        if width is None:
+            width = _terminal_columns() - 2  # as argparse does
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
+def _terminal_columns() -> int:
+    """shutil.get_terminal_size's columns: ``COLUMNS`` when a positive number, else stdout's
+    terminal, else 80."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns > 0:
+        return columns
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns or 80  # type: ignore[union-attr]
+    except (AttributeError, ValueError, OSError):
+        return 80
+
+
 def _main(args: list[str]) -> int:
     if not args or args[0] in ("-h", "--help", "help"):
         print(_usage(_registry()))
@@ -187,7 +219,8 @@ def _main(args: list[str]) -> int:
     if isinstance(found, int):
         return found
     module, summary = found
-    parser = argparse.ArgumentParser(prog=f"torchrack {name}", description=summary)
+    parser = argparse.ArgumentParser(prog=f"torchrack {name}", description=summary,
+                                     formatter_class=_HelpFormatter)
     try:
         module.add_arguments(parser)
         ns = parser.parse_args(rest)

@@ -9,6 +9,8 @@
 Nothing here imports torch or a plugin; jsonschema is imported when something is validated.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from torchrack.contracts._check import check_tensor, check_tensors
 from torchrack.contracts._schemas import (
     SCHEMA_FILES,
@@ -21,7 +23,6 @@ from torchrack.contracts._schemas import (
     validate_params,
     validate_params_schema,
 )
-from torchrack.contracts._signature import SignatureError, drift, merge, params_schema_of
 from torchrack.contracts._tensorspec import (
     Dim,
     InvalidTensorSpecError,
@@ -34,6 +35,9 @@ from torchrack.contracts._tensorspec import (
     unify,
 )
 from torchrack.contracts._tensorspec import resolve as resolve_spec
+
+if TYPE_CHECKING:
+    from torchrack.contracts._signature import SignatureError, drift, merge, params_schema_of
 
 __all__ = [
     "SCHEMA_FILES",
@@ -62,3 +66,22 @@ __all__ = [
     "validate_params",
     "validate_params_schema",
 ]
+
+
+#: Imported on first use: deriving a schema from a signature needs :mod:`inspect` (with ast, dis
+#: and tokenize, 4 ms), which listing, checking and validating never use.
+_LAZY = frozenset({"SignatureError", "drift", "merge", "params_schema_of"})
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'torchrack.contracts' has no attribute {name!r}")
+    from torchrack.contracts import _signature
+
+    value = getattr(_signature, name)
+    globals()[name] = value  # later lookups are plain attribute reads
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

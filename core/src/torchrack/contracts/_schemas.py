@@ -12,11 +12,11 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from torchrack._errors import TorchrackError
+from torchrack._record import FrozenRecord
 from torchrack.contracts import _fast, _metaschema
 
 #: Published schema names -> file names inside ``contracts/``.
@@ -43,12 +43,15 @@ class UnknownSchemaError(TorchrackError, KeyError):
         return str(self.args[0])
 
 
-@dataclass(frozen=True)
-class SchemaProblem:
+class SchemaProblem(FrozenRecord):
     """One validation failure: where (a JSON pointer into the instance) and what."""
 
+    _fields = ("pointer", "message")
     pointer: str
     message: str
+
+    def __init__(self, pointer: str, message: str) -> None:
+        self._set(pointer=pointer, message=message)
 
     def __str__(self) -> str:
         return f"{self.pointer or '/'}: {self.message}"

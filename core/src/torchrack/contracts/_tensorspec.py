@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from torchrack._errors import TorchrackError
+from torchrack._record import FrozenRecord
 
 Dim = int | str
 
@@ -38,13 +38,18 @@ class InvalidTensorSpecError(TorchrackError, ValueError):
     """A tensor spec that cannot be interpreted (bad dim, unknown param in an expression)."""
 
 
-@dataclass(frozen=True)
-class TensorSpec:
+class TensorSpec(FrozenRecord):
     """A spec whose parameter expressions are resolved: dims are ints, symbols, "*" or "..."."""
 
+    _fields = ("shape", "dtype", "layout")
     shape: tuple[Dim, ...]
-    dtype: tuple[str, ...] = ("any",)
-    layout: str = "any"
+    dtype: tuple[str, ...]
+    layout: str
+
+    def __init__(self, shape: tuple[Dim, ...], dtype: tuple[str, ...] = ("any",), layout: str = "any") -> None:
+        object.__setattr__(self, "shape", shape)
+        object.__setattr__(self, "dtype", dtype)
+        object.__setattr__(self, "layout", layout)
 
     def __str__(self) -> str:
         return format_shape(self.shape)

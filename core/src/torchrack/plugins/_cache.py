@@ -173,7 +173,7 @@ def _cache_ok(data: dict[str, Any]) -> bool:
         return False
     if data.get("torch_version") is not None and not isinstance(data["torch_version"], str):
         return False
-    fields = {f: None for f in DistFacts.__dataclass_fields__}
+    fields = {f: None for f in DistFacts._fields}
     for d in data["dists"]:
         if not isinstance(d, dict) or set(d) != set(fields):
             return False

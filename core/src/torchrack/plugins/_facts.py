@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass, field
 from typing import Any
 
 from torchrack._kinds import KIND_OF_GROUP
+from torchrack._record import Record
 
 
-@dataclass
-class EntryPointFact:
+class EntryPointFact(Record):
     """One ``torchrack.*`` entry point: group, name, ``module:attr`` value."""
 
-    group: str
-    name: str
-    value: str
+    _fields = ("group", "name", "value")
+
+    def __init__(self, group: str, name: str, value: str) -> None:
+        self.group = group
+        self.name = name
+        self.value = value
 
     @property
     def kind(self) -> str:
@@ -27,26 +29,43 @@ class EntryPointFact:
         return self.value.partition(":")[0].strip()
 
 
-@dataclass
-class DistFacts:
-    """What can be known about a plugin distribution without importing it."""
+class DistFacts(Record):
+    """What can be known about a plugin distribution without importing it.
 
-    name: str
-    version: str
-    location: str
-    requires: list[str]
-    entry_points: list[EntryPointFact]
-    manifest_path: str | None
-    manifest: dict[str, Any] | None
-    manifest_problems: list[str] = field(default_factory=list)
-    stamps: list[tuple[str, int, int]] = field(default_factory=list)
-    #: The settings-independent verdict computed by ``torchrack.plugins._vetting.compat``, cached with
-    #: the facts so that a warm scan needs no requirement parsing.
-    compat: dict[str, Any] | None = None
+    ``compat`` is the settings-independent verdict computed by
+    ``torchrack.plugins._vetting.compat``, cached with the facts so that a warm scan needs no
+    requirement parsing."""
+
+    _fields = ("name", "version", "location", "requires", "entry_points", "manifest_path", "manifest",
+               "manifest_problems", "stamps", "compat")
+
+    def __init__(
+        self,
+        name: str,
+        version: str,
+        location: str,
+        requires: list[str],
+        entry_points: list[EntryPointFact],
+        manifest_path: str | None,
+        manifest: dict[str, Any] | None,
+        manifest_problems: list[str] | None = None,
+        stamps: list[tuple[str, int, int]] | None = None,
+        compat: dict[str, Any] | None = None,
+    ) -> None:
+        self.name = name
+        self.version = version
+        self.location = location
+        self.requires = requires
+        self.entry_points = entry_points
+        self.manifest_path = manifest_path
+        self.manifest = manifest
+        self.manifest_problems: list[str] = [] if manifest_problems is None else manifest_problems
+        self.stamps: list[tuple[str, int, int]] = [] if stamps is None else stamps
+        self.compat = compat
 
     def to_json(self) -> dict[str, Any]:
         """These facts as JSON data, :meth:`from_json`'s input. The containers are shared, not
-        copied (``dataclasses.asdict`` deep-copies every manifest: most of the write of a
+        copied (a deep copy of every manifest was most of the write of a
         1,000-plugin cache); the result is only ever serialised."""
         return {
             "name": self.name, "version": self.version, "location": self.location,
@@ -64,13 +83,15 @@ class DistFacts:
         return cls(**data)
 
 
-@dataclass
-class ScanResult:
+class ScanResult(Record):
     """Every plugin distribution found, plus the installed torch version (from metadata)."""
 
-    dists: list[DistFacts]
-    torch_version: str | None
-    from_cache: bool = False
+    _fields = ("dists", "torch_version", "from_cache")
+
+    def __init__(self, dists: list[DistFacts], torch_version: str | None, from_cache: bool = False) -> None:
+        self.dists = dists
+        self.torch_version = torch_version
+        self.from_cache = from_cache
 
 
 def _stamp(path: str) -> tuple[str, int, int]:

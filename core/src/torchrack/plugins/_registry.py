@@ -11,11 +11,11 @@ import gc
 import re
 import warnings
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from torchrack._errors import TorchrackDeprecationWarning, TorchrackError
 from torchrack._kinds import COMMANDS_GROUP, GROUPS, HOOKS_GROUP, KINDS, normalize_kind, unknown_kind
+from torchrack._record import FrozenRecord
 from torchrack.plugins._discovery import EntryPointFact, scan
 from torchrack.plugins._facts import ScanResult
 from torchrack.plugins._loader import (
@@ -63,13 +63,16 @@ class PluginImportError(TorchrackError, ImportError):
         self.component = component
 
 
-@dataclass(frozen=True)
-class ComponentRef:
+class ComponentRef(FrozenRecord):
     """A parsed reference: ``[dist:]name[@specifier]``."""
 
+    _fields = ("name", "dist", "specifier")
     name: str
-    dist: str | None = None
-    specifier: str | None = None
+    dist: str | None
+    specifier: str | None
+
+    def __init__(self, name: str, dist: str | None = None, specifier: str | None = None) -> None:
+        self._set(name=name, dist=dist, specifier=specifier)
 
     @classmethod
     def parse(cls, text: str, version: str | None = None) -> ComponentRef:

@@ -20,11 +20,11 @@ import functools
 import os
 import re
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from torchrack._errors import TorchrackError
+from torchrack._record import FrozenRecord
 
 
 class InvalidSettingsError(TorchrackError):
@@ -40,13 +40,16 @@ def canonical_dist(name: str) -> str:
     return _SEPARATORS.sub("-", name).lower()
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(FrozenRecord):
     """One allow/deny entry: a distribution, optionally narrowed to one component."""
 
+    _fields = ("dist", "component", "source")
     dist: str
     component: str | None
     source: str
+
+    def __init__(self, dist: str, component: str | None, source: str) -> None:
+        self._set(dist=dist, component=component, source=source)
 
     @classmethod
     def parse(cls, text: str, source: str) -> Rule:
@@ -67,16 +70,28 @@ class Rule:
         return self.dist + (f":{self.component}" if self.component else "")
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(FrozenRecord):
     """Allow/deny rules, and where each came from."""
 
-    allow: tuple[Rule, ...] = ()
-    deny: tuple[Rule, ...] = ()
-    sources: dict[str, str] = field(default_factory=dict)
-    strict: bool = False
-    no_plugins: bool = False
-    probe_timeout: float = 10.0
+    _fields = ("allow", "deny", "sources", "strict", "no_plugins", "probe_timeout")
+    allow: tuple[Rule, ...]
+    deny: tuple[Rule, ...]
+    sources: dict[str, str]
+    strict: bool
+    no_plugins: bool
+    probe_timeout: float
+
+    def __init__(
+        self,
+        allow: tuple[Rule, ...] = (),
+        deny: tuple[Rule, ...] = (),
+        sources: dict[str, str] | None = None,
+        strict: bool = False,
+        no_plugins: bool = False,
+        probe_timeout: float = 10.0,
+    ) -> None:
+        self._set(allow=allow, deny=deny, sources={} if sources is None else sources, strict=strict,
+                  no_plugins=no_plugins, probe_timeout=probe_timeout)
 
     def denial(self, dist: str, component: str | None = None) -> str | None:
         """Why ``dist`` (or ``dist:component``) is denied, or None when it may be used.

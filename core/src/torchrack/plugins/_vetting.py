@@ -17,10 +17,10 @@ no ``Requires-Dist`` on torchrack.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from torchrack._kinds import NON_COMPONENT_KINDS
+from torchrack._record import FrozenRecord, Record
 from torchrack._version import API_VERSION, __version__
 from torchrack.plugins._discovery import DistFacts, EntryPointFact, ScanResult
 from torchrack.plugins._trust import Settings, canonical_dist
@@ -35,17 +35,20 @@ DENIED = "denied"
 NOT_PLUGIN = "not-a-plugin"
 
 
-@dataclass
-class ComponentInfo:
+class ComponentInfo(Record):
     """A registered component: who provides it, what its manifest declares."""
 
-    kind: str
-    name: str
-    dist: str
-    dist_version: str
-    entry_point: str
-    spec: dict[str, Any]
-    denied: str | None = None
+    _fields = ("kind", "name", "dist", "dist_version", "entry_point", "spec", "denied")
+
+    def __init__(self, kind: str, name: str, dist: str, dist_version: str, entry_point: str,
+                 spec: dict[str, Any], denied: str | None = None) -> None:
+        self.kind = kind
+        self.name = name
+        self.dist = dist
+        self.dist_version = dist_version
+        self.entry_point = entry_point
+        self.spec = spec
+        self.denied = denied
 
     @property
     def qualname(self) -> str:
@@ -98,24 +101,43 @@ class ComponentInfo:
         }
 
 
-@dataclass
-class PluginInfo:
+class PluginInfo(Record):
     """A plugin distribution and its verdict, with every reason and warning."""
 
-    name: str
-    version: str
-    location: str
-    verdict: str
-    reasons: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    components: list[ComponentInfo] = field(default_factory=list)
-    hooks: list[EntryPointFact] = field(default_factory=list)
-    commands: list[EntryPointFact] = field(default_factory=list)
-    entry_points: list[EntryPointFact] = field(default_factory=list)
-    manifest_path: str | None = None
-    manifest: dict[str, Any] | None = None
-    requires: list[str] = field(default_factory=list)
-    import_error: dict[str, Any] | None = None
+    _fields = ("name", "version", "location", "verdict", "reasons", "warnings", "components", "hooks",
+               "commands", "entry_points", "manifest_path", "manifest", "requires", "import_error")
+
+    def __init__(
+        self,
+        name: str,
+        version: str,
+        location: str,
+        verdict: str,
+        reasons: list[str] | None = None,
+        warnings: list[str] | None = None,
+        components: list[ComponentInfo] | None = None,
+        hooks: list[EntryPointFact] | None = None,
+        commands: list[EntryPointFact] | None = None,
+        entry_points: list[EntryPointFact] | None = None,
+        manifest_path: str | None = None,
+        manifest: dict[str, Any] | None = None,
+        requires: list[str] | None = None,
+        import_error: dict[str, Any] | None = None,
+    ) -> None:
+        self.name = name
+        self.version = version
+        self.location = location
+        self.verdict = verdict
+        self.reasons: list[str] = [] if reasons is None else reasons
+        self.warnings: list[str] = [] if warnings is None else warnings
+        self.components: list[ComponentInfo] = [] if components is None else components
+        self.hooks: list[EntryPointFact] = [] if hooks is None else hooks
+        self.commands: list[EntryPointFact] = [] if commands is None else commands
+        self.entry_points: list[EntryPointFact] = [] if entry_points is None else entry_points
+        self.manifest_path = manifest_path
+        self.manifest = manifest
+        self.requires: list[str] = [] if requires is None else requires
+        self.import_error = import_error
 
     @property
     def canonical_name(self) -> str:
@@ -138,13 +160,16 @@ class PluginInfo:
         }
 
 
-@dataclass(frozen=True)
-class Environment:
+class Environment(FrozenRecord):
     """The versions plugins are vetted against."""
 
-    torchrack: str = __version__
-    api: str = API_VERSION
-    torch: str | None = None
+    _fields = ("torchrack", "api", "torch")
+    torchrack: str
+    api: str
+    torch: str | None
+
+    def __init__(self, torchrack: str = __version__, api: str = API_VERSION, torch: str | None = None) -> None:
+        self._set(torchrack=torchrack, api=api, torch=torch)
 
 
 def _requirement_reasons(facts: DistFacts, env: Environment) -> tuple[list[str], list[str]]:
