@@ -61,7 +61,8 @@ def _parse_metadata(text: str) -> tuple[str | None, str | None, list[str]]:
     is not a header. A missing or empty ``Name``/``Version`` is None."""
     fields: list[list[str]] = []
     blank = _BLANK_LINE.search(text)  # the headers end there at the latest: the body is not split
-    for line in _LINE_END.split(text if blank is None else text[:blank.start()]):
+    head = text if blank is None else text[:blank.start()]
+    for line in head.split("\n") if "\r" not in head else _LINE_END.split(head):
         if not line:
             break  # end of headers; the body is the long description
         if line[0] in " \t":
@@ -90,9 +91,12 @@ def _find_spec(top: str, path: list[str] | None) -> Any:
 
 
 def _find_manifest(
-    root: str, eps: list[EntryPointFact], path: list[str] | None = None
+    root: str, eps: list[EntryPointFact], path: list[str] | None = None,
+    read: dict[str, tuple[bytes, tuple[str, int, int]]] | None = None,
 ) -> tuple[str | None, list[str]]:
-    """The manifest's path (or None), and every path tried (stamped, so adding one is seen)."""
+    """The manifest's path (or None), and every path tried (stamped, so adding one is seen).
+    With ``read``, a manifest beside the metadata is read while looking and its bytes and stamp
+    are left there, by path."""
     tops: list[str] = []
     tried: list[str] = []
     for ep in eps:
@@ -101,6 +105,11 @@ def _find_manifest(
             tops.append(top)
     for top in tops:
         candidate = os.path.join(root, top, MANIFEST_NAME)
+        if read is not None:  # the common case, one open instead of a stat and then an open
+            raw, stamp = _read_file(candidate, MAX_MANIFEST_BYTES + 1)
+            if raw is not None:
+                read[candidate] = (raw, stamp)
+                return candidate, [candidate]
         if os.path.isfile(candidate):
             return candidate, [candidate]
         tried.append(candidate)
@@ -185,11 +194,13 @@ def _read_manifest(path: str | None) -> tuple[dict[str, Any] | None, list[str]]:
 
 def _read_manifest_stamped(
     path: str | None, book: VerdictBook | None = None,
+    read: tuple[bytes, tuple[str, int, int]] | None = None,
 ) -> tuple[dict[str, Any] | None, list[str], tuple[str, int, int] | None]:
-    """:func:`_read_manifest`, and the file's stamp as it was read (None: not read)."""
+    """:func:`_read_manifest`, and the file's stamp as it was read (None: not read); ``read``:
+    the bytes and stamp :func:`_find_manifest` already read."""
     if path is None:
         return None, [f"no {MANIFEST_NAME} found in the plugin's top-level package"], None
-    raw, stamp = _read_file(path, MAX_MANIFEST_BYTES + 1)
+    raw, stamp = read if read is not None else _read_file(path, MAX_MANIFEST_BYTES + 1)
     if raw is None and stamp[1] != -1:
         return None, [f"{path}: cannot read the manifest: not a regular file"], stamp
     if raw is None:  # it could not be opened: open it once more for the reason
@@ -284,8 +295,10 @@ def _scan_folders(path: list[str] | None, reuse: dict[str, DistFacts] | None, bo
         if not meta_text:
             meta_text = _read_text(os.path.join(dist_path, "PKG-INFO"))[0]
         name, version, requires = _parse_metadata(meta_text or "")
-        manifest_path, tried = _find_manifest(os.path.dirname(dist_path), eps, path)
-        manifest, problems, manifest_stamp = _read_manifest_stamped(manifest_path, book)
+        read: dict[str, tuple[bytes, tuple[str, int, int]]] = {}
+        manifest_path, tried = _find_manifest(os.path.dirname(dist_path), eps, path, read)
+        manifest, problems, manifest_stamp = _read_manifest_stamped(
+            manifest_path, book, read.get(manifest_path) if manifest_path else None)
         if version is None:
             problems = [f"{dist_path}/METADATA has no Version header, which every distribution must "
                         "have (core metadata spec); reinstall it from a release that has one", *problems]
