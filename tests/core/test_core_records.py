@@ -64,3 +64,19 @@ def test_settings_repr_names_every_rule_and_value() -> None:
     assert repr(base) != repr(Settings(strict=True)) != repr(Settings(deny=(Rule("acme", None, "env"),)))
     assert "probe_timeout=10.0" in repr(base) and "Rule(dist='acme', component=None, source='env')" in repr(
         Settings(deny=(Rule("acme", None, "env"),)))
+
+
+@pytest.mark.parametrize("make", [
+    lambda: Settings(deny=(Rule("acme", None, "env"),), sources={"deny": "TORCHRACK_DENY"}),
+    lambda: PluginInfo("acme", "1.0", "/x", "ok", reasons=["r"]),
+    lambda: Environment(torch="2.13.0"),
+    lambda: TensorSpec(("N", 3), ("float32",)),
+], ids=["Settings", "PluginInfo", "Environment", "TensorSpec"])
+def test_records_survive_pickle_and_copy(make: object) -> None:
+    # sweeps send settings and plugin facts to worker processes (Ray, multiprocessing)
+    import copy
+    import pickle
+
+    record = make()  # type: ignore[operator]
+    assert pickle.loads(pickle.dumps(record)) == record
+    assert copy.deepcopy(record) == record and copy.copy(record) == record
