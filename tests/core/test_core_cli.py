@@ -230,6 +230,18 @@ def test_list_kind_filter(site: FakeSite) -> None:
     assert mine == ["acme-mixed:acc"]
 
 
+@pytest.mark.parametrize("kind", ["", "lossez"])
+def test_list_with_an_empty_or_misspelt_kind_is_an_error_even_with_a_warm_cache(site: FakeSite, kind: str) -> None:
+    # `--kind "$KIND"` with KIND unset listed every component (and the listing cache kept it)
+    site.add("acme-losses", components={"focal": component("loss")})
+    site.backdate()
+    for _ in range(3):  # the discovery cache, then the listing cache, are warm by the third
+        out = site.cli("list", "--kind", kind)
+        assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+        assert f"unknown kind {kind!r}" in out.stderr and "expected one of: dataset" in out.stderr
+        assert out.stdout == ""
+
+
 def test_info_json_shows_manifest_and_verdict(site: FakeSite) -> None:
     spec = component("loss", "1.2.0", inputs={"logits": {"shape": ["N", "K"], "dtype": "floating"}})
     site.add("acme-losses", components={"focal": spec})

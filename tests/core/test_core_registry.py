@@ -52,6 +52,14 @@ def test_unknown_kind(reg: Registry) -> None:
         reg.resolve("lossy", "focal")
 
 
+@pytest.mark.parametrize("kind", ["", " ", "lossy"])
+def test_an_empty_or_unknown_kind_is_refused_not_taken_for_every_kind(reg: Registry, kind: str) -> None:
+    # `torchrack list --kind ""` (an unset shell variable) listed everything
+    with pytest.raises(TorchrackError, match=rf"unknown kind {kind!r}.*expected one of: dataset"):
+        reg.components(kind)
+    assert reg.components(None) == reg.components()
+
+
 @pytest.mark.parametrize("ref", ["other-losses:dice", "other_losses:dice", "Other.Losses:dice"])
 def test_resolve_dist_name(reg: Registry, ref: str) -> None:
     assert reg.resolve("loss", ref).qualname == "other-losses:dice"

@@ -29,6 +29,14 @@ def run(args: argparse.Namespace) -> int:
     from torchrack.plugins._cache import known_listing, listing_key, remember_listing
     from torchrack.plugins._trust import load_settings
 
+    if args.kind is not None:
+        # Checked before the listing cache: a misspelt (or empty) kind is an error, never the
+        # replay of a listing remembered for it.
+        from torchrack._errors import TorchrackError
+        from torchrack._kinds import normalize_kind, unknown_kind
+
+        if normalize_kind(args.kind) is None:
+            raise TorchrackError(unknown_kind(args.kind))
     settings = load_settings()
     tty = bool(args.json) and stdout_is_tty()
     where = listing_key(repr((("json-tty" if tty else "json") if args.json else "table", args.kind)),

@@ -162,7 +162,7 @@ class Registry:
 
     def components(self, kind: str | None = None) -> list[ComponentInfo]:
         """Usable components (of one kind), sorted by kind then name."""
-        kinds = [self._kind(kind)] if kind else list(KINDS)
+        kinds = [self._kind(kind)] if kind is not None else list(KINDS)  # "" is a kind misspelt
         out = [c for k in kinds for comps in self._by_kind[k].values() for c in comps]
         return sorted(out, key=lambda c: (KINDS.index(c.kind), c.name, c.qualname))
 
