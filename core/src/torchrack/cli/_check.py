@@ -23,7 +23,7 @@ from xml.etree import ElementTree as ET
 
 from torchrack._errors import TorchrackError
 from torchrack._version import API_VERSION, __version__
-from torchrack.cli.output import print_json
+from torchrack.cli.output import nonempty, print_json
 from torchrack.plugins._registry import Registry
 from torchrack.plugins._trust import canonical_dist
 from torchrack.plugins._vetting import BROKEN, DENIED, INCOMPATIBLE, NOT_PLUGIN, OK, PluginInfo
@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strict", action="store_true", help="fail on warnings too")
     parser.add_argument("--json", action="store_true", help="machine-readable report")
     parser.add_argument("--static", action="store_true", help="skip the import check")
-    parser.add_argument("--dist", action="append", help="check only this distribution (repeatable)")
+    parser.add_argument("--dist", action="append", type=nonempty("a distribution name"), help="check only this distribution (repeatable)")
     parser.add_argument("--junit", metavar="FILE", help="also write a JUnit XML report to FILE")
     parser.add_argument("wheels", nargs="*", metavar="WHEEL",
                         help="vet these built wheels (.whl) instead of what is installed; nothing is installed")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from torchrack.cli.output import print_json
+from torchrack.cli.output import nonempty, print_json
 from torchrack.integrity._hashing import component_sha256
 from torchrack.integrity._record import MISMATCH, UNVERIFIABLE, VerifyResult, verify_dist, verify_lock
 from torchrack.plugins._discovery import scan
@@ -21,7 +21,7 @@ from torchrack.plugins._registry import Registry
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lock", metavar="LOCK", help="also compare against a lock file's hashes")
-    parser.add_argument("--dist", action="append", help="only this distribution (repeatable)")
+    parser.add_argument("--dist", action="append", type=nonempty("a distribution name"), help="only this distribution (repeatable)")
     parser.add_argument("--json", action="store_true", help="machine-readable report")
 
 

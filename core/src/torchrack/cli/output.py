@@ -14,7 +14,8 @@ import io
 import json
 import math
 import sys
-from collections.abc import Sequence
+from argparse import ArgumentTypeError
+from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 # C0 controls (but tab and newline), DEL and C1 controls, shown as escapes.
@@ -98,3 +99,16 @@ class EscapingWriter(io.TextIOBase):
     @property
     def encoding(self) -> str:  # type: ignore[override]
         return getattr(self.target, "encoding", "utf-8")
+
+
+def nonempty(what: str) -> Callable[[str], str]:
+    """An argparse type refusing an empty value (``--dist "$DIST"`` with the variable unset),
+    which would otherwise be taken as a name or path: ``expected WHAT, found an empty string``."""
+
+    def check(text: str) -> str:
+        if not text.strip():
+            raise ArgumentTypeError(f"expected {what}, found an empty string (an unset shell variable?)")
+        return text
+
+    return check
+

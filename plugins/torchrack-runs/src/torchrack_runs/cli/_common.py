@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 
 from torchrack_runs._runner import Runner
+from torchrack_runs.cli._args import path_arg
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("config", help="experiment config (.toml or .json)")
+    parser.add_argument("config", type=path_arg, help="experiment config (.toml or .json)")
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
         help="override one value, e.g. --set run.epochs=3 or --set 'augment[0].params.p=0.5' "
@@ -17,7 +18,7 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_store_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--store", help="run store (default: $TORCHRACK_STORE or ./.torchrack/runs.sqlite)")
+    parser.add_argument("--store", type=path_arg, help="run store (default: $TORCHRACK_STORE or ./.torchrack/runs.sqlite)")
 
 
 def runner(args: argparse.Namespace) -> Runner:
