@@ -16,6 +16,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+from torchrack.cli.output import nonempty
 from torchrack_runs import RunStore
 
 __all__ = ["add_arguments", "run"]
@@ -41,25 +42,11 @@ def _seconds(text: str) -> float:
     return value
 
 
-def _address(text: str) -> str:
-    """An empty ``--host`` would listen on every interface; it is a usage error instead."""
-    if not text.strip():
-        raise argparse.ArgumentTypeError("expected an address (127.0.0.1, ::1, localhost), found an empty string")
-    return text
-
-
-def _path(text: str) -> str:
-    """An empty ``--store`` (an unset shell variable) is a usage error, not the default store."""
-    if not text.strip():
-        raise argparse.ArgumentTypeError("expected a path, found an empty string (an unset shell variable?)")
-    return text
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of ``torchrack ui``."""
-    parser.add_argument("--store", metavar="PATH", type=_path,
+    parser.add_argument("--store", metavar="PATH", type=nonempty("a path"),
                         help="run store to show (default: $TORCHRACK_STORE or ./.torchrack/runs.sqlite)")
-    parser.add_argument("--host", default="127.0.0.1", type=_address,
+    parser.add_argument("--host", default="127.0.0.1", type=nonempty("an address (127.0.0.1, ::1, localhost)"),
                         help="address to listen on (default 127.0.0.1; a non-loopback address "
                              "needs --allow-remote)")
     parser.add_argument("--port", type=_port, default=8765,

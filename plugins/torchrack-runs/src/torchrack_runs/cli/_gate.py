@@ -32,7 +32,7 @@ from typing import Any
 from torchrack import TorchrackError
 from torchrack.cli.output import table
 
-from torchrack_runs.cli._args import path_arg
+from torchrack_runs.cli._common import PATH
 
 #: Exit codes.
 PASSED, REGRESSED, BAD_INPUT = 0, 1, 2
@@ -124,7 +124,7 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--max-rise", action="append", default=[], type=_margin("max_rise"),
                    metavar="METRIC=MARGIN", help="fail if METRIC is higher than the baseline's by "
                    "more than MARGIN (repeatable), e.g. ece=0.02")
-    p.add_argument("--junit", type=path_arg, metavar="FILE", help="also write the checks as JUnit XML")
+    p.add_argument("--junit", type=PATH, metavar="FILE", help="also write the checks as JUnit XML")
 
 
 # -- looking things up -----------------------------------------------------------------------------

@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 
 from torchrack_runs._lock import write_lock
-from torchrack_runs.cli._args import path_arg
-from torchrack_runs.cli._common import add_config_arguments, runner
+from torchrack_runs.cli._common import PATH, add_config_arguments, runner
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
-    parser.add_argument("-o", "--output", required=True, type=path_arg, metavar="LOCK", help="lock file to write")
+    parser.add_argument("-o", "--output", required=True, type=PATH, metavar="LOCK", help="lock file to write")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -23,7 +23,7 @@ from typing import Any
 from torchrack import TorchrackError
 from torchrack.cli.output import clean
 
-from torchrack_runs.cli._args import path_arg
+from torchrack_runs.cli._common import PATH
 
 #: Line colours of the runs in charts (distinguishable with the common colour-vision deficiencies).
 PALETTE = ("#1b6ca8", "#d95f02", "#1b9e77", "#7570b3", "#e7298a", "#66a61e", "#a6761d", "#555555")
@@ -58,7 +58,7 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
                        help="one self-contained HTML file comparing runs: curves, metrics, "
                             "differences, components (no network needed to open it)")
     p.add_argument("runs", nargs="+", metavar="RUN", help="run ids or 'latest' (one or more)")
-    p.add_argument("-o", "--output", required=True, type=path_arg, metavar="FILE.html", help="the HTML file to write")
+    p.add_argument("-o", "--output", required=True, type=PATH, metavar="FILE.html", help="the HTML file to write")
     p.add_argument("--metric", action="append", metavar="NAME",
                    help="epoch metric to chart (repeatable; default: every numeric one)")
     p.add_argument("--title", help="the report's title (default: names the runs)")

@@ -24,7 +24,7 @@ from torchrack.cli.output import print_json, table
 from torchrack_runs._redact import redact
 from torchrack_runs._store import RunStore
 from torchrack_runs.cli import _gate, _report
-from torchrack_runs.cli._args import path_arg
+from torchrack_runs.cli._common import PATH
 
 #: Marks a value that a run does not have at all.
 ABSENT = "-"
@@ -45,11 +45,11 @@ class UnknownMetricError(TorchrackError, LookupError):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``list``, ``show``, ``compare`` and ``plot`` subcommands."""
-    parser.add_argument("--store", metavar="PATH", type=path_arg, help="run store (default: $TORCHRACK_STORE "
+    parser.add_argument("--store", metavar="PATH", type=PATH, help="run store (default: $TORCHRACK_STORE "
                         "or ./.torchrack/runs.sqlite)")
     common = argparse.ArgumentParser(add_help=False)
     # SUPPRESS: a --store given before the subcommand is not overwritten by the default here.
-    common.add_argument("--store", metavar="PATH", type=path_arg, default=argparse.SUPPRESS,
+    common.add_argument("--store", metavar="PATH", type=PATH, default=argparse.SUPPRESS,
                         help="run store (default: $TORCHRACK_STORE or ./.torchrack/runs.sqlite)")
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
@@ -71,7 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     p = sub.add_parser("plot", parents=[common], help="training curves of runs on one figure")
     p.add_argument("runs", nargs="+", metavar="RUN", help="run ids or 'latest'")
-    p.add_argument("-o", "--output", required=True, type=path_arg, metavar="FILE.png", help="image to write")
+    p.add_argument("-o", "--output", required=True, type=PATH, metavar="FILE.png", help="image to write")
     p.add_argument("--metric", action="append", metavar="NAME",
                    help="epoch metric to plot (repeatable; default: every numeric one)")
     _gate.add_parser(sub, common)

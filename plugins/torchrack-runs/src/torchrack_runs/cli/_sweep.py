@@ -26,7 +26,7 @@ from torchrack.cli.output import print_json, table
 from torchrack_runs._store import RunStore
 from torchrack_runs._sweep_config import point_text, spec_from_document, value_label
 from torchrack_runs._sweep_results import ablation, point_rows
-from torchrack_runs.cli._args import path_arg
+from torchrack_runs.cli._common import PATH
 
 ACTIONS = ("list", "show", "ablation", "plot")
 
@@ -76,12 +76,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--devices", type=_devices, default=None, metavar="cuda:0,cuda:1",
                         help="one trial per CUDA device (CUDA_VISIBLE_DEVICES), as many at a time")
     parser.add_argument("--resume", metavar="ID", help="continue sweep ID: run only what is not completed")
-    parser.add_argument("--store", metavar="PATH", type=path_arg, help="run store (default: $TORCHRACK_STORE or "
+    parser.add_argument("--store", metavar="PATH", type=PATH, help="run store (default: $TORCHRACK_STORE or "
                         "./.torchrack/runs.sqlite)")
     parser.add_argument("--json", action="store_true", help="list/show/ablation: machine-readable output")
     parser.add_argument("--best-config", action="store_true",
                         help="show: only the best point's config, as a runnable TOML")
-    parser.add_argument("-o", "--output", type=path_arg, metavar="FILE.png", help="plot: the image to write")
+    parser.add_argument("-o", "--output", type=PATH, metavar="FILE.png", help="plot: the image to write")
 
 
 def _refuse(args: argparse.Namespace, action: str | None) -> None:
