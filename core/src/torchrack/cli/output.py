@@ -111,4 +111,3 @@ def nonempty(what: str) -> Callable[[str], str]:
         return text
 
     return check
-

@@ -92,11 +92,9 @@ def _find_spec(top: str, path: list[str] | None) -> Any:
 
 def _find_manifest(
     root: str, eps: list[EntryPointFact], path: list[str] | None = None,
-    read: dict[str, tuple[bytes, tuple[str, int, int]]] | None = None,
-) -> tuple[str | None, list[str]]:
-    """The manifest's path (or None), and every path tried (stamped, so adding one is seen).
-    With ``read``, a manifest beside the metadata is read while looking and its bytes and stamp
-    are left there, by path."""
+) -> tuple[str | None, list[str], tuple[bytes, tuple[str, int, int]] | None]:
+    """The manifest's path (or None), every path tried (stamped, so adding one is seen), and,
+    for a manifest beside the metadata (read while looking for it), its bytes and stamp."""
     tops: list[str] = []
     tried: list[str] = []
     for ep in eps:
@@ -105,13 +103,11 @@ def _find_manifest(
             tops.append(top)
     for top in tops:
         candidate = os.path.join(root, top, MANIFEST_NAME)
-        if read is not None:  # the common case, one open instead of a stat and then an open
-            raw, stamp = _read_file(candidate, MAX_MANIFEST_BYTES + 1)
-            if raw is not None:
-                read[candidate] = (raw, stamp)
-                return candidate, [candidate]
-        if os.path.isfile(candidate):
-            return candidate, [candidate]
+        raw, stamp = _read_file(candidate, MAX_MANIFEST_BYTES + 1)  # one open, not a stat and an open
+        if raw is not None:
+            return candidate, [candidate], (raw, stamp)
+        if os.path.isfile(candidate):  # there but unreadable: reading it again words the reason
+            return candidate, [candidate], None
         tried.append(candidate)
     for top in tops:  # editable installs: the package is found through a path hook or .pth
         try:
@@ -121,9 +117,9 @@ def _find_manifest(
         for loc in (spec.submodule_search_locations or []) if spec else []:
             candidate = os.path.join(loc, MANIFEST_NAME)
             if os.path.isfile(candidate):
-                return candidate, [candidate]
+                return candidate, [candidate], None
             tried.append(candidate)
-    return None, tried
+    return None, tried, None
 
 
 #: The largest manifest read (bytes); a larger file is that plugin's broken verdict.
@@ -295,10 +291,8 @@ def _scan_folders(path: list[str] | None, reuse: dict[str, DistFacts] | None, bo
         if not meta_text:
             meta_text = _read_text(os.path.join(dist_path, "PKG-INFO"))[0]
         name, version, requires = _parse_metadata(meta_text or "")
-        read: dict[str, tuple[bytes, tuple[str, int, int]]] = {}
-        manifest_path, tried = _find_manifest(os.path.dirname(dist_path), eps, path, read)
-        manifest, problems, manifest_stamp = _read_manifest_stamped(
-            manifest_path, book, read.get(manifest_path) if manifest_path else None)
+        manifest_path, tried, read = _find_manifest(os.path.dirname(dist_path), eps, path)
+        manifest, problems, manifest_stamp = _read_manifest_stamped(manifest_path, book, read)
         if version is None:
             problems = [f"{dist_path}/METADATA has no Version header, which every distribution must "
                         "have (core metadata spec); reinstall it from a release that has one", *problems]
